@@ -1,21 +1,17 @@
 // dependency: `--volumes-from=A`, `--link=B:alias` and `--net=container:C`
 // must land on the node that holds A, B and C; all of them on one node.
 
-import type { ContainerSpec, Filter, SchedNode } from '../types.js';
 import { findContainer } from '../node.js';
+import type { ContainerSpec, Filter } from '../types.js';
 
 export const dependencyFilter: Filter = {
   filter(spec, nodes) {
     if (nodes.length === 0) return { ok: true, nodes: [] };
-    const references = dependenciesOf(spec).map((d) => d.reference);
-    const candidates = nodes.filter((node) => references.every((ref) => hasContainer(node, ref)));
+    const dependencies = dependenciesOf(spec);
+    const candidates = nodes.filter((node) => dependencies.every((d) => findContainer(node, d.reference) !== undefined));
     if (candidates.length === 0) {
-      return {
-        ok: false,
-        reason: `Unable to find a node fulfilling all dependencies: ${dependenciesOf(spec)
-          .map((d) => d.flag)
-          .join(' ')}`,
-      };
+      const flags = dependencies.map((d) => d.flag).join(' ');
+      return { ok: false, reason: `Unable to find a node fulfilling all dependencies: ${flags}` };
     }
     return { ok: true, nodes: candidates };
   },
@@ -52,6 +48,3 @@ function beforeColon(text: string): string {
   return colon < 0 ? text : text.slice(0, colon);
 }
 
-function hasContainer(node: SchedNode, reference: string): boolean {
-  return findContainer(node, reference) !== undefined;
-}

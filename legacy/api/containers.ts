@@ -1,0 +1,280 @@
+// Containers: the list answered from the pool's cache, create placed by the scheduler,
+// everything container-scoped forwarded to the engine that owns the container.
+import type { ContainerSummary } from '../../src/docker/types.js';
+import { ApiError, badRequest, conflict, noSuchContainer } from '../../src/docker/errors.js';
+import { isObject, parseFilters, parseJsonBody, queryBool, readBody, sendJson } from '../../src/docker/http.js';
+import { forward, forwardUpgrade } from '../../src/docker/proxy.js';
+import { engineMessage } from '../../src/docker/engine-client.js';
+import { normaliseCreate } from '../scheduler/index.js';
+import type { ContainerSpec, CreateBody } from '../scheduler/types.js';
+import { schedNodeOf } from '../cluster/sched-view.js';
+import type { Engine } from '../cluster/engine.js';
+import { log } from '../../src/log.js';
+import { enginePath, nodeObject, type Call, type UpgradeCall } from './context.js';
+import { randomBytes } from 'node:crypto';
+
+const visibleWithoutAll = new Set(['running', 'paused', 'restarting']);
+
+/** Filters `docker ps` uses that the cache answers; any other filter is asked of the engines. */
+const cachedFilters = new Set(['id', 'name', 'label', 'status', 'node', 'exited', 'ancestor', 'before', 'since', 'network', 'health']);
+
+function globToRegExp(glob: string): RegExp {
+  return new RegExp('^' + glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$');
+}
+
+function exitCodeOf(status: string): string | undefined {
+  return /^Exited \((-?\d+)\)/.exec(status)?.[1];
+}
+
+function healthOf(status: string): string {
+  const m = /\((healthy|unhealthy|health: starting)\)/.exec(status);
+  if (!m) return 'none';
+  return m[1] === 'health: starting' ? 'starting' : (m[1] ?? 'none');
+}
+
+function matchesLabel(labels: Record<string, string>, want: string): boolean {
+  const i = want.indexOf('=');
+  if (i < 0) return want in labels;
+  return labels[want.slice(0, i)] === want.slice(i + 1);
+}
+
+interface Listed {
+  engine: Engine;
+  summary: ContainerSummary;
+}
+
+/** The engine's list entry as classic showed it: names prefixed by the node name. */
+function present(l: Listed): ContainerSummary {
+  return { ...l.summary, Names: l.summary.Names.map((n) => `/${l.engine.name}${n.startsWith('/') ? n : `/${n}`}`) };
+}
+
+export async function listContainers(call: Call): Promise<void> {
+  const { ctx, query } = call;
+  const filters = parseFilters(query);
+  const fanOut = queryBool(query, 'size') || [...filters.keys()].some((k) => !cachedFilters.has(k));
+  let listed: Listed[];
+  if (fanOut) {
+    listed = await fanOutList(call, filters);
+  } else {
+    await ctx.pool.settled();
+    listed = [];
+    for (const engine of ctx.pool.known()) for (const c of engine.containers.values()) listed.push({ engine, summary: c.summary });
+  }
+  const all = queryBool(query, 'all');
+  const refTime = (ref: string): number => {
+    const found = ctx.pool.findContainer(ref);
+    if (!found) throw noSuchContainer(ref);
+    return found.container.summary.Created;
+  };
+  const before = filters.get('before')?.map(refTime);
+  const since = filters.get('since')?.map(refTime);
+  const anyOf = (key: string, pred: (v: string) => boolean): boolean => {
+    const vals = filters.get(key);
+    return !vals || vals.length === 0 || vals.some(pred);
+  };
+  const allOf = (key: string, pred: (v: string) => boolean): boolean => (filters.get(key) ?? []).every(pred);
+
+  let out = listed.filter(({ engine, summary: s }) => {
+    const statusFilter = filters.get('status');
+    if (!all && !statusFilter && !filters.has('exited') && !visibleWithoutAll.has(s.State)) return false;
+    const names = s.Names.map((n) => n.replace(/^\//, ''));
+    return (
+      anyOf('id', (v) => s.Id.startsWith(v)) &&
+      anyOf('name', (v) => {
+        const re = new RegExp(v.replace(/^\//, ''));
+        return names.some((n) => re.test(n) || re.test(`${engine.name}/${n}`));
+      }) &&
+      allOf('label', (v) => matchesLabel(s.Labels ?? {}, v)) &&
+      anyOf('status', (v) => s.State === v) &&
+      anyOf('node', (v) => globToRegExp(v).test(engine.name) || engine.id === v) &&
+      anyOf('exited', (v) => s.State === 'exited' && exitCodeOf(s.Status) === v) &&
+      anyOf('ancestor', (v) => s.Image === v || s.Image === `${v}:latest` || s.ImageID === v || s.ImageID.replace(/^sha256:/, '').startsWith(v.replace(/^sha256:/, ''))) &&
+      anyOf('network', (v) => Object.entries(s.NetworkSettings?.Networks ?? {}).some(([name, n]) => name === v || n.NetworkID === v)) &&
+      anyOf('health', (v) => healthOf(s.Status) === v) &&
+      (before ?? []).every((t) => s.Created < t) &&
+      (since ?? []).every((t) => s.Created > t)
+    );
+  });
+  out.sort((a, b) => b.summary.Created - a.summary.Created || a.summary.Id.localeCompare(b.summary.Id));
+  const limit = Number(query.get('limit') ?? '-1');
+  if (limit > 0) out = out.slice(0, limit);
+  sendJson(call.res, 200, out.map(present));
+}
+
+async function fanOutList(call: Call, filters: Map<string, string[]>): Promise<Listed[]> {
+  const q = new URLSearchParams(call.query);
+  const engineFilters = Object.fromEntries([...filters].filter(([k]) => k !== 'node' && k !== 'before' && k !== 'since'));
+  q.set('filters', JSON.stringify(engineFilters));
+  q.set('all', '1');
+  q.delete('limit');
+  const engines = call.ctx.pool.healthy();
+  const results = await Promise.all(
+    engines.map(async (engine) => {
+      const list = await engine.client.json<ContainerSummary[]>('GET', enginePath(call, '/containers/json', q));
+      return list.map((summary) => ({ engine, summary }));
+    }),
+  );
+  return results.flat();
+}
+
+let pendingToken = 0;
+
+/** POST /containers/create: normalise as classic did, place with the scheduler, create on the chosen engine. */
+export async function createContainer(call: Call): Promise<void> {
+  const { ctx, query, res } = call;
+  const body = parseJsonBody(await readBody(call.req));
+  const name = query.get('name') ?? undefined;
+  if (name !== undefined && name !== '') {
+    if (!/^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(name)) throw badRequest(`Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+    const bare = name.replace(/^\//, '');
+    const holder = ctx.pool.nameTaken(bare);
+    if (holder) {
+      throw conflict(`Conflict. The container name "/${bare}" is already in use by container "${holder}". You have to remove (or rename) that container to be able to reuse that name.`);
+    }
+  }
+  if (typeof body.Image !== 'string' || body.Image === '') throw badRequest('No image was specified: the create body needs "Image"');
+  const spec: ContainerSpec = normaliseCreate({ name: name?.replace(/^\//, ''), config: body as CreateBody }, () => randomBytes(32).toString('hex'));
+  const hostConfig = isObject(spec.config.HostConfig) ? spec.config.HostConfig : {};
+
+  const tried = new Set<string>();
+  let lastError: ApiError | undefined;
+  for (let attempt = 0; attempt <= ctx.manager.createRetry; attempt++) {
+    const nodes = ctx.pool.known().filter((e) => !tried.has(e.addr));
+    const result = ctx.scheduler.select(spec, nodes.map(schedNodeOf));
+    if (!result.ok) throw lastError ?? new ApiError(500, result.message);
+    const chosen = result.nodes[0];
+    const engine = chosen ? ctx.pool.engines.get(chosen.addr) : undefined;
+    if (!engine) throw new ApiError(500, 'the scheduler chose no node');
+    tried.add(engine.addr);
+    // The placement is recorded before the engine is called, so concurrent creates see
+    // its name, ports and resources without any lock.
+    const token = ++pendingToken;
+    engine.pending.set(token, {
+      token,
+      name: spec.name,
+      image: String(spec.config.Image),
+      labels: spec.config.Labels ?? {},
+      cpuShares: Number(hostConfig.CpuShares ?? spec.config.CpuShares ?? 0),
+      memory: Number(hostConfig.Memory ?? spec.config.Memory ?? 0),
+      networkMode: String(hostConfig.NetworkMode ?? 'default'),
+      portBindings: isObject(hostConfig.PortBindings) ? (hostConfig.PortBindings as Record<string, Array<{ HostIp?: string; HostPort?: string }> | null>) : {},
+    });
+    try {
+      const q = new URLSearchParams(query);
+      if (spec.name) q.set('name', spec.name);
+      const out = await engine.client.request('POST', enginePath(call, '/containers/create', q), JSON.stringify(spec.config), { 'Content-Type': 'application/json' });
+      if (out.status === 201 || out.status === 200) {
+        const created = JSON.parse(out.body.toString('utf8')) as { Id: string };
+        await engine.refreshContainer(created.Id);
+        log.debug('container created', { id: created.Id, node: engine.name });
+        res.writeHead(out.status, { 'Content-Type': 'application/json', 'Content-Length': out.body.length });
+        res.end(out.body);
+        return;
+      }
+      lastError = new ApiError(out.status, engineMessage(out.body));
+      // A missing image or a bad request is the same on every engine: the client must act.
+      if (out.status === 404 || out.status === 400 || out.status === 409) throw lastError;
+      log.warn('create failed on engine', { node: engine.name, error: lastError.message, attempt });
+    } catch (err) {
+      if (err instanceof ApiError) throw err;
+      lastError = new ApiError(500, `Cannot connect to the Docker engine ${engine.name} (${engine.addr}): ${(err as Error).message}`);
+    } finally {
+      engine.pending.delete(token);
+    }
+  }
+  throw lastError ?? new ApiError(500, 'container create failed');
+}
+
+/** Calls whose success changes the container: the cache is refreshed before the next read. */
+const mutating = new Set(['start', 'stop', 'restart', 'kill', 'pause', 'unpause', 'rename', 'update', 'wait']);
+
+/** Any /containers/{ref}/... call: forwarded to the owning engine with the full ID in the path. */
+export async function containerCall(call: Call): Promise<void> {
+  const [ref = '', rest = ''] = call.params;
+  const { engine, container } = call.ctx.pool.requireContainer(decodeURIComponent(ref));
+  const id = container.summary.Id;
+  const action = rest.replace(/^\//, '');
+  if (action === 'rename' && call.req.method === 'POST') {
+    const newName = call.query.get('name')?.replace(/^\//, '') ?? '';
+    const holder = newName ? call.ctx.pool.nameTaken(newName) : undefined;
+    if (holder && holder !== id) throw conflict(`Conflict. The container name "/${newName}" is already in use by container "${holder}". You have to remove (or rename) that container to be able to reuse that name.`);
+  }
+  const path = enginePath(call, `/containers/${id}${rest}`);
+  const isInspect = call.req.method === 'GET' && action === 'json';
+  const status = await forward(call.req, call.res, engine.client, engine.name, path, {
+    rewrite: isInspect
+      ? (body) => {
+          const parsed = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+          parsed.Node = nodeObject(engine);
+          return Buffer.from(JSON.stringify(parsed));
+        }
+      : undefined,
+    onStatus: (s) => {
+      if (call.req.method === 'DELETE' && s >= 200 && s < 300) engine.containers.delete(id);
+    },
+  });
+  if (status >= 200 && status < 300) {
+    if (call.req.method === 'DELETE') void engine.refreshContainer(id);
+    else if (mutating.has(action) || call.req.method === 'PUT') await engine.refreshContainer(id);
+  }
+}
+
+/** POST /containers/{ref}/exec: forwarded, and the exec remembered so /exec/{id}/... finds its engine. */
+export async function createExec(call: Call): Promise<void> {
+  const [ref = ''] = call.params;
+  const { engine, container } = call.ctx.pool.requireContainer(decodeURIComponent(ref));
+  const path = enginePath(call, `/containers/${container.summary.Id}/exec`);
+  await forward(call.req, call.res, engine.client, engine.name, path, {
+    rewrite: (body) => {
+      const parsed = JSON.parse(body.toString('utf8')) as { Id?: string };
+      if (parsed.Id) call.ctx.execs.set(parsed.Id, engine.addr);
+      return body;
+    },
+  });
+}
+
+async function execEngine(call: { ctx: Call['ctx'] }, execId: string): Promise<Engine> {
+  const addr = call.ctx.execs.get(execId);
+  const known = addr ? call.ctx.pool.engines.get(addr) : undefined;
+  if (known) return known;
+  // An exec created through another manager, or before a restart: ask the engines.
+  for (const engine of call.ctx.pool.healthy()) {
+    const r = await engine.client.request('GET', `/exec/${execId}/json`);
+    if (r.status === 200) {
+      call.ctx.execs.set(execId, engine.addr);
+      return engine;
+    }
+  }
+  throw new ApiError(404, `No such exec instance: ${execId}`);
+}
+
+export async function execCall(call: Call): Promise<void> {
+  const [execId = '', rest = ''] = call.params;
+  const engine = await execEngine(call, execId);
+  await forward(call.req, call.res, engine.client, engine.name, enginePath(call, `/exec/${execId}${rest}`));
+}
+
+/** Hijacked calls: attach (incl. websocket) and exec start. */
+export async function containerUpgrade(call: UpgradeCall): Promise<void> {
+  const [ref = '', rest = ''] = call.params;
+  const { engine, container } = call.ctx.pool.requireContainer(decodeURIComponent(ref));
+  forwardUpgrade(call.req, call.socket, call.head, engine.client, engine.name, enginePath(call, `/containers/${container.summary.Id}${rest}`));
+}
+
+export async function execUpgrade(call: UpgradeCall): Promise<void> {
+  const [execId = '', rest = ''] = call.params;
+  const engine = await execEngine(call, execId);
+  forwardUpgrade(call.req, call.socket, call.head, engine.client, engine.name, enginePath(call, `/exec/${execId}${rest}`));
+}
+
+/** POST /containers/prune on every engine, results merged. */
+export async function pruneContainers(call: Call): Promise<void> {
+  const results = await Promise.all(
+    call.ctx.pool.healthy().map((e) => e.client.json<{ ContainersDeleted: string[] | null; SpaceReclaimed: number }>('POST', enginePath(call, '/containers/prune'))),
+  );
+  for (const e of call.ctx.pool.healthy()) void e.refreshAll().catch(() => undefined);
+  sendJson(call.res, 200, {
+    ContainersDeleted: results.flatMap((r) => r.ContainersDeleted ?? []),
+    SpaceReclaimed: results.reduce((n, r) => n + r.SpaceReclaimed, 0),
+  });
+}

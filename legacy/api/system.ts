@@ -1,0 +1,224 @@
+// Cluster-wide system calls: ping, version, info (with classic's per-node status rows),
+// events (one merged stream, each event naming its node), df.
+import { readFileSync } from 'node:fs';
+import type { EngineEvent } from '../../src/docker/types.js';
+import { jsonStream } from '../../src/docker/engine-client.js';
+import { sendJson } from '../../src/docker/http.js';
+import type { Engine } from '../cluster/engine.js';
+import { enginePath, type ApiContext, type Call } from './context.js';
+
+export const swarmVersion = '1.2.9';
+const productVersion = (() => {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+})();
+export const serverVersion = `swarm/${swarmVersion}`;
+/** What we advertise when no engine has answered yet: the API of Docker 20.10. */
+const defaultApi = { max: '1.41', min: '1.12' };
+
+export function compareApi(a: string, b: string): number {
+  const [am = 0, an = 0] = a.split('.').map(Number);
+  const [bm = 0, bn = 0] = b.split('.').map(Number);
+  return am - bm || an - bn;
+}
+
+/** The API versions every engine accepts: what the cluster as a whole speaks. */
+export function apiRange(ctx: ApiContext): { max: string; min: string } {
+  const versions = ctx.pool.known().map((e) => e.version).filter((v) => v !== undefined);
+  if (versions.length === 0) return defaultApi;
+  let max = versions[0]?.ApiVersion ?? defaultApi.max;
+  let min = versions[0]?.MinAPIVersion ?? defaultApi.min;
+  for (const v of versions) {
+    if (compareApi(v.ApiVersion, max) < 0) max = v.ApiVersion;
+    if (v.MinAPIVersion && compareApi(v.MinAPIVersion, min) > 0) min = v.MinAPIVersion;
+  }
+  return { max, min };
+}
+
+export function pingHeaders(ctx: ApiContext): Record<string, string> {
+  return {
+    'API-Version': apiRange(ctx).max,
+    'OSType': 'linux',
+    'Docker-Experimental': 'false',
+    'Swarm': 'inactive',
+    'Cache-Control': 'no-cache, no-store, must-revalidate',
+    'Pragma': 'no-cache',
+  };
+}
+
+export function ping(call: Call): void {
+  const headers = { ...pingHeaders(call.ctx), 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': '2' };
+  call.res.writeHead(200, headers);
+  call.res.end(call.req.method === 'HEAD' ? undefined : 'OK');
+}
+
+export function version(call: Call): void {
+  const { max, min } = apiRange(call.ctx);
+  const any = call.ctx.pool.known()[0];
+  sendJson(call.res, 200, {
+    Platform: { Name: 'swarmshift' },
+    Components: [{ Name: 'swarmshift', Version: productVersion, Details: { ClassicSwarm: swarmVersion } }],
+    Version: serverVersion,
+    ApiVersion: max,
+    MinAPIVersion: min,
+    GitCommit: 'swarmshift',
+    GoVersion: `node${process.versions.node}`,
+    Os: 'linux',
+    Arch: any?.version?.Arch ?? process.arch.replace('x64', 'amd64'),
+    KernelVersion: any?.version?.KernelVersion ?? '',
+    BuildTime: '',
+  });
+}
+
+function bytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v : Number(v.toPrecision(4))} ${units[i]}`;
+}
+
+/** Classic's per-node rows of `docker info`. */
+export function nodeRows(engine: Engine): Array<[string, string]> {
+  const cs = [...engine.containers.values()].map((c) => c.summary.State);
+  const running = cs.filter((s) => s === 'running').length;
+  const paused = cs.filter((s) => s === 'paused').length;
+  let cpus = 0;
+  let memory = 0;
+  for (const c of engine.containers.values()) {
+    cpus += c.inspect?.HostConfig.CpuShares ?? 0;
+    memory += c.inspect?.HostConfig.Memory ?? 0;
+  }
+  const labels = Object.entries(engine.labels)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(', ');
+  const state = engine.state === 'healthy' ? 'Healthy' : engine.state === 'pending' ? 'Pending' : 'Unhealthy';
+  return [
+    [` ${engine.name}`, engine.addr],
+    ['  └ ID', engine.id],
+    ['  └ Status', state],
+    ['  └ Containers', `${cs.length} (${running} Running, ${paused} Paused, ${cs.length - running - paused} Stopped)`],
+    ['  └ Reserved CPUs', `${cpus} / ${engine.info?.NCPU ?? 0}`],
+    ['  └ Reserved Memory', `${bytes(memory)} / ${bytes(engine.info?.MemTotal ?? 0)}`],
+    ['  └ Labels', labels],
+    ['  └ Error', engine.lastError || '(none)'],
+    ['  └ UpdatedAt', engine.updatedAt.toISOString().replace(/\.\d+Z$/, 'Z')],
+    ['  └ ServerVersion', engine.info?.ServerVersion ?? ''],
+  ];
+}
+
+export async function info(call: Call): Promise<void> {
+  const { ctx } = call;
+  await ctx.pool.settled();
+  const engines = ctx.pool.list();
+  const known = ctx.pool.known();
+  let containers = 0;
+  let runningN = 0;
+  let pausedN = 0;
+  const images = new Set<string>();
+  for (const e of known) {
+    for (const c of e.containers.values()) {
+      containers++;
+      if (c.summary.State === 'running') runningN++;
+      if (c.summary.State === 'paused') pausedN++;
+    }
+    for (const i of e.images) images.add(i.Id);
+  }
+  const status: Array<[string, string]> = [['Role', ctx.manager.role]];
+  if (ctx.manager.primary) status.push(['Primary', ctx.manager.primary]);
+  status.push(['Strategy', ctx.manager.strategy], ['Filters', ctx.manager.filters.join(', ')], ['Nodes', String(engines.length)]);
+  for (const e of engines) status.push(...nodeRows(e));
+  const first = known[0]?.info;
+  sendJson(call.res, 200, {
+    ID: '',
+    Containers: containers,
+    ContainersRunning: runningN,
+    ContainersPaused: pausedN,
+    ContainersStopped: containers - runningN - pausedN,
+    Images: images.size,
+    Driver: '',
+    DriverStatus: null,
+    SystemStatus: status,
+    Plugins: { Volume: null, Network: null, Authorization: null, Log: null },
+    MemoryLimit: true,
+    SwapLimit: true,
+    CpuCfsPeriod: true,
+    CpuCfsQuota: true,
+    CPUShares: true,
+    CPUSet: true,
+    IPv4Forwarding: true,
+    BridgeNfIptables: true,
+    BridgeNfIp6tables: true,
+    Debug: false,
+    NFd: 0,
+    OomKillDisable: true,
+    NGoroutines: 0,
+    SystemTime: new Date().toISOString(),
+    LoggingDriver: '',
+    CgroupDriver: first?.CgroupDriver ?? '',
+    NEventsListener: 0,
+    KernelVersion: first?.KernelVersion ?? '',
+    OperatingSystem: 'linux',
+    OSType: 'linux',
+    Architecture: first?.Architecture ?? 'x86_64',
+    IndexServerAddress: 'https://index.docker.io/v1/',
+    NCPU: known.reduce((n, e) => n + (e.info?.NCPU ?? 0), 0),
+    MemTotal: known.reduce((n, e) => n + (e.info?.MemTotal ?? 0), 0),
+    DockerRootDir: '',
+    Name: ctx.manager.hostname,
+    Labels: [],
+    ExperimentalBuild: false,
+    ServerVersion: serverVersion,
+    Swarm: { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '', RemoteManagers: null },
+    SecurityOptions: [],
+    Warnings: null,
+  });
+}
+
+/** GET /events: every healthy engine's stream (with the client's filters), merged, each event naming its node. */
+export async function events(call: Call): Promise<void> {
+  const { res, ctx } = call;
+  const engines = ctx.pool.healthy();
+  const abort = new AbortController();
+  res.on('close', () => abort.abort());
+  res.writeHead(200, { 'Content-Type': 'application/json' });
+  res.flushHeaders();
+  await Promise.all(
+    engines.map(async (engine) => {
+      try {
+        const stream = await engine.client.stream('GET', enginePath(call, '/events'), abort.signal);
+        for await (const value of jsonStream(stream)) {
+          const event = value as EngineEvent;
+          event.node = { Name: engine.name, Id: engine.id, Addr: engine.addr, Ip: engine.ip };
+          res.write(JSON.stringify(event) + '\n');
+        }
+      } catch {
+        // One engine's stream ending (it died, or the client left) leaves the others flowing.
+      }
+    }),
+  );
+  res.end();
+}
+
+/** GET /system/df: every engine's usage, objects named by node. */
+export async function systemDf(call: Call): Promise<void> {
+  type Df = { LayersSize?: number; Images?: unknown[] | null; Containers?: Array<{ Names?: string[] }> | null; Volumes?: Array<{ Name?: string }> | null; BuildCache?: unknown[] | null };
+  const engines = call.ctx.pool.healthy();
+  const results = await Promise.all(engines.map(async (e) => ({ e, df: await e.client.json<Df>('GET', enginePath(call, '/system/df')) })));
+  sendJson(call.res, 200, {
+    LayersSize: results.reduce((n, r) => n + (r.df.LayersSize ?? 0), 0),
+    Images: results.flatMap((r) => r.df.Images ?? []),
+    Containers: results.flatMap((r) => (r.df.Containers ?? []).map((c) => ({ ...c, Names: (c.Names ?? []).map((n) => `/${r.e.name}${n}`) }))),
+    Volumes: results.flatMap((r) => (r.df.Volumes ?? []).map((v) => ({ ...v, Name: `${r.e.name}/${v.Name ?? ''}` }))),
+    BuildCache: results.flatMap((r) => r.df.BuildCache ?? []),
+  });
+}
+

@@ -1,0 +1,141 @@
+// The engine pool: every engine discovery names, each with its cached view. Engines are
+// added and removed as discovery changes; an engine whose ID another engine already has
+// is refused (two addresses for one engine would double-count it).
+import type { EngineEvent } from '../../src/docker/types.js';
+import { ApiError, noSuchContainer } from '../../src/docker/errors.js';
+import { log } from '../../src/log.js';
+import { Engine, type CachedContainer, type EngineOptions } from './engine.js';
+
+export interface ContainerRef {
+  engine: Engine;
+  container: CachedContainer;
+}
+
+export type PoolEventListener = (engine: Engine, event: EngineEvent) => void;
+
+export class EnginePool {
+  readonly engines = new Map<string, Engine>();
+  private readonly listeners = new Set<PoolEventListener>();
+  private readonly stateListeners = new Set<(e: Engine) => void>();
+
+  constructor(private readonly opts: EngineOptions) {}
+
+  /** Makes the pool hold exactly these engine addresses. */
+  update(addrs: string[]): void {
+    const want = new Set(addrs);
+    for (const [addr, engine] of this.engines) {
+      if (!want.has(addr)) {
+        log.info('Removing engine', { addr, name: engine.name });
+        engine.stop();
+        this.engines.delete(addr);
+      }
+    }
+    for (const addr of want) {
+      if (this.engines.has(addr)) continue;
+      log.info('Registered Engine', { addr });
+      const engine = new Engine(addr, this.opts, (e, ev) => {
+        for (const l of this.listeners) l(e, ev);
+      });
+      engine.onStateChange((e) => {
+        for (const l of this.stateListeners) l(e);
+      });
+      this.engines.set(addr, engine);
+      engine.run((e) => this.duplicateOf(e));
+    }
+  }
+
+  private duplicateOf(engine: Engine): string | undefined {
+    for (const other of this.engines.values()) {
+      if (other !== engine && other.id !== '' && other.id === engine.id && other.state !== 'pending') {
+        return `ID duplicated. ${engine.id} shared by this node ${engine.addr} and another node ${other.addr}`;
+      }
+    }
+    return undefined;
+  }
+
+  onEvent(fn: PoolEventListener): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  onStateChange(fn: (e: Engine) => void): () => void {
+    this.stateListeners.add(fn);
+    return () => this.stateListeners.delete(fn);
+  }
+
+  list(): Engine[] {
+    return [...this.engines.values()].sort((a, b) => a.name.localeCompare(b.name) || a.addr.localeCompare(b.addr));
+  }
+
+  healthy(): Engine[] {
+    return this.list().filter((e) => e.healthy);
+  }
+
+  /** Engines that have been validated at least once (healthy or not). */
+  known(): Engine[] {
+    return this.list().filter((e) => e.info !== undefined && e.state !== 'pending');
+  }
+
+  byName(name: string): Engine | undefined {
+    return this.list().find((e) => e.name === name || e.id === name || e.addr === name);
+  }
+
+  /** Waits for refreshes started by calls through us, so reads see our own writes. */
+  async settled(): Promise<void> {
+    await Promise.all(this.list().map((e) => e.settled()));
+  }
+
+  /**
+   * Finds a container by full ID, name ("web", "/web"), node-qualified name
+   * ("node1/web") or unique ID prefix, as the docker CLI lets users name it.
+   */
+  findContainer(ref: string): ContainerRef | undefined {
+    const name = ref.startsWith('/') ? ref.slice(1) : ref;
+    for (const engine of this.engines.values()) {
+      for (const container of engine.containers.values()) {
+        if (container.summary.Id === ref) return { engine, container };
+      }
+    }
+    for (const engine of this.engines.values()) {
+      for (const container of engine.containers.values()) {
+        for (const n of container.summary.Names) {
+          const bare = n.startsWith('/') ? n.slice(1) : n;
+          if (bare === name || `${engine.name}/${bare}` === name) return { engine, container };
+        }
+      }
+    }
+    if (/^[0-9a-f]+$/.test(ref)) {
+      const byPrefix: ContainerRef[] = [];
+      for (const engine of this.engines.values()) {
+        for (const container of engine.containers.values()) {
+          if (container.summary.Id.startsWith(ref)) byPrefix.push({ engine, container });
+        }
+      }
+      if (byPrefix.length > 1) throw new ApiError(404, `Multiple IDs found with provided prefix: ${ref}`);
+      return byPrefix[0];
+    }
+    return undefined;
+  }
+
+  requireContainer(ref: string): ContainerRef {
+    const found = this.findContainer(ref);
+    if (!found) throw noSuchContainer(ref);
+    return found;
+  }
+
+  /** Whether a container name is taken anywhere in the cluster (including pending creates). */
+  nameTaken(name: string): string | undefined {
+    for (const engine of this.engines.values()) {
+      for (const c of engine.containers.values()) {
+        if (c.summary.Names.some((n) => n.replace(/^\//, '') === name)) return c.summary.Id;
+      }
+      for (const p of engine.pending.values()) if (p.name === name) return 'pending';
+    }
+    return undefined;
+  }
+
+  close(): void {
+    for (const e of this.engines.values()) e.stop();
+    this.engines.clear();
+  }
+}

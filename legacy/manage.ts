@@ -1,0 +1,104 @@
+// `swarm manage`: discovery feeds the engine pool, the pool feeds the API server.
+import { hostname } from 'node:os';
+import { readFileSync } from 'node:fs';
+import type http from 'node:http';
+import { createDiscovery } from './discovery/index.js';
+import { EnginePool } from './cluster/pool.js';
+import { createScheduler } from './scheduler/index.js';
+import { createApiServer, type ServerTls } from './api/server.js';
+import { formatListen, listen, parseListen } from './cli/listen.js';
+import type { EngineTls } from '../src/docker/engine-client.js';
+import { log } from '../src/log.js';
+
+export interface ManageOptions {
+  discovery: string;
+  hosts: string[];
+  strategy: string;
+  filters: string[];
+  refreshMinMs: number;
+  refreshMaxMs: number;
+  failureRetry: number;
+  heartbeatMs: number;
+  timeoutMs: number;
+  overcommit: number;
+  createRetry: number;
+  discoveryOpts: Record<string, string>;
+  cors: boolean;
+  tls?: { ca?: string; cert?: string; key?: string; verify: boolean };
+}
+
+export interface Manager {
+  /** The addresses actually listened on (with the real port when 0 was asked for). */
+  addresses: string[];
+  pool: EnginePool;
+  close(): Promise<void>;
+}
+
+function loadTls(opts: ManageOptions['tls']): { server?: ServerTls; engine?: EngineTls } {
+  if (!opts) return {};
+  const read = (path: string | undefined, flag: string): Buffer | undefined => {
+    if (!path) return undefined;
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new Error(`${flag} ${path}: ${(err as Error).message}`, { cause: err });
+    }
+  };
+  const ca = read(opts.ca, '--tlscacert');
+  const cert = read(opts.cert, '--tlscert');
+  const key = read(opts.key, '--tlskey');
+  if (!cert || !key) throw new Error('--tls and --tlsverify need --tlscert and --tlskey');
+  if (opts.verify && !ca) throw new Error('--tlsverify needs --tlscacert: the CA that signs client certificates');
+  return { server: { cert, key, ca, verify: opts.verify }, engine: { ca, cert, key, verify: opts.verify } };
+}
+
+export async function startManager(opts: ManageOptions, signal: AbortSignal): Promise<Manager> {
+  const scheduler = createScheduler({ filters: opts.filters, strategy: opts.strategy, overcommit: opts.overcommit });
+  const tls = loadTls(opts.tls);
+  const discovery = createDiscovery(opts.discovery, { heartbeatMs: opts.heartbeatMs, ttlMs: opts.heartbeatMs * 3, opts: opts.discoveryOpts });
+  const pool = new EnginePool({ refreshMinMs: opts.refreshMinMs, refreshMaxMs: opts.refreshMaxMs, failureRetry: opts.failureRetry, timeoutMs: opts.timeoutMs, tls: tls.engine });
+  const ctx = {
+    pool,
+    scheduler,
+    execs: new Map<string, string>(),
+    manager: { strategy: opts.strategy, filters: opts.filters, overcommit: opts.overcommit, createRetry: opts.createRetry, role: 'primary', cors: opts.cors, hostname: hostname() },
+  };
+  const servers: http.Server[] = [];
+  const addresses: string[] = [];
+  for (const h of opts.hosts) {
+    const addr = parseListen(h);
+    const server = createApiServer(ctx, tls.server);
+    await listen(server, addr);
+    const bound = server.address();
+    const actual = addr.kind === 'tcp' && typeof bound === 'object' && bound ? formatListen(addr, bound.port) : formatListen(addr);
+    servers.push(server);
+    addresses.push(actual);
+    log.info('Listening for HTTP', { addr: actual, proto: addr.kind });
+  }
+  void (async () => {
+    try {
+      for await (const addrs of discovery.watch(signal)) {
+        log.debug('discovery update', { engines: addrs.length });
+        pool.update(addrs);
+      }
+    } catch (err) {
+      if (!signal.aborted) log.error('discovery failed', { uri: discovery.uri, error: (err as Error).message });
+    }
+  })();
+  return {
+    addresses,
+    pool,
+    async close() {
+      pool.close();
+      await Promise.all(
+        servers.map(
+          (s) =>
+            new Promise<void>((resolve) => {
+              s.close(() => resolve());
+              s.closeAllConnections();
+            }),
+        ),
+      );
+    },
+  };
+}

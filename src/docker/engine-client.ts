@@ -1,0 +1,158 @@
+// A client for one Docker engine's HTTP API: keep-alive connections, JSON calls that turn
+// engine errors into ApiErrors carrying the engine's own message, and raw streams.
+import http from 'node:http';
+import https from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import { ApiError } from './errors.js';
+
+export interface EngineTls {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  /** false for `--tls` without `--tlsverify`. */
+  verify: boolean;
+}
+
+export interface EngineClientOptions {
+  /** Milliseconds a JSON call may take before it fails. */
+  timeoutMs: number;
+  tls?: EngineTls;
+}
+
+export interface RawResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+export interface EngineClient {
+  /** "ip:port" */
+  readonly addr: string;
+  readonly host: string;
+  readonly port: number;
+  readonly secure: boolean;
+  readonly agent: http.Agent;
+  /** Options for http(s).request aimed at this engine (host, port, agent, TLS). */
+  requestOptions(method: string, path: string, headers?: http.OutgoingHttpHeaders): http.RequestOptions;
+  request(method: string, path: string, body?: Buffer | string, headers?: http.OutgoingHttpHeaders): Promise<RawResponse>;
+  json<T>(method: string, path: string, body?: unknown): Promise<T>;
+  /** Opens a streaming response (events, pull progress); rejects on a non-2xx status with the engine's message. */
+  stream(method: string, path: string, signal?: AbortSignal, body?: Buffer, headers?: http.OutgoingHttpHeaders): Promise<IncomingMessage>;
+  close(): void;
+}
+
+export function splitHostPort(addr: string): { host: string; port: number } {
+  const i = addr.lastIndexOf(':');
+  if (i <= 0) throw new Error(`engine address '${addr}' must be host:port`);
+  const host = addr.slice(0, i).replace(/^\[|\]$/g, '');
+  const port = Number(addr.slice(i + 1));
+  if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new Error(`engine address '${addr}' has an invalid port`);
+  return { host, port };
+}
+
+/** Extracts the message from an engine error body (`{"message": ...}`), or the raw text. */
+export function engineMessage(body: Buffer): string {
+  const text = body.toString('utf8').trim();
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed === 'object' && parsed !== null && 'message' in parsed && typeof parsed.message === 'string') return parsed.message;
+  } catch {
+    // not JSON: the text itself is the message
+  }
+  return text;
+}
+
+export function createEngineClient(addr: string, opts: EngineClientOptions): EngineClient {
+  const { host, port } = splitHostPort(addr);
+  const secure = opts.tls !== undefined;
+  const agent = secure
+    ? new https.Agent({
+        keepAlive: true,
+        maxSockets: 256,
+        ca: opts.tls?.ca,
+        cert: opts.tls?.cert,
+        key: opts.tls?.key,
+        rejectUnauthorized: opts.tls?.verify ?? true,
+      })
+    : new http.Agent({ keepAlive: true, maxSockets: 256 });
+  const transport = secure ? https : http;
+
+  function requestOptions(method: string, path: string, headers: http.OutgoingHttpHeaders = {}): http.RequestOptions {
+    return { host, port, method, path, agent, headers };
+  }
+
+  function request(method: string, path: string, body?: Buffer | string, headers: http.OutgoingHttpHeaders = {}): Promise<RawResponse> {
+    return new Promise((resolve, reject) => {
+      const h: http.OutgoingHttpHeaders = { ...headers };
+      if (body !== undefined) {
+        h['Content-Length'] = Buffer.byteLength(body);
+        h['Content-Type'] ??= 'application/json';
+      }
+      const req = transport.request(requestOptions(method, path, h), (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+      });
+      req.setTimeout(opts.timeoutMs, () => req.destroy(new Error(`engine ${addr} did not answer ${method} ${path} within ${opts.timeoutMs} ms`)));
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  async function json<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await request(method, path, body === undefined ? undefined : JSON.stringify(body));
+    if (res.status < 200 || res.status >= 300) throw new ApiError(res.status, engineMessage(res.body));
+    if (res.body.length === 0) return undefined as T;
+    return JSON.parse(res.body.toString('utf8')) as T;
+  }
+
+  function stream(method: string, path: string, signal?: AbortSignal, body?: Buffer, headers: http.OutgoingHttpHeaders = {}): Promise<IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      const h: http.OutgoingHttpHeaders = { ...headers };
+      if (body !== undefined) h['Content-Length'] = body.length;
+      const req = transport.request({ ...requestOptions(method, path, h), signal }, (res) => {
+        const status = res.statusCode ?? 0;
+        if (status >= 200 && status < 300) {
+          resolve(res);
+          return;
+        }
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => reject(new ApiError(status, engineMessage(Buffer.concat(chunks)))));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  return {
+    addr,
+    host,
+    port,
+    secure,
+    agent,
+    requestOptions,
+    request,
+    json,
+    stream,
+    close: () => agent.destroy(),
+  };
+}
+
+/** Splits a stream of concatenated JSON objects (Docker's events and progress streams) into values. */
+export async function* jsonStream(source: AsyncIterable<Buffer | string>): AsyncGenerator<unknown> {
+  let buf = '';
+  for await (const chunk of source) {
+    buf += typeof chunk === 'string' ? chunk : chunk.toString('utf8');
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl).trim();
+      buf = buf.slice(nl + 1);
+      if (line !== '') yield JSON.parse(line) as unknown;
+    }
+  }
+  const rest = buf.trim();
+  if (rest !== '') yield JSON.parse(rest) as unknown;
+}

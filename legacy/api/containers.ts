@@ -5,7 +5,7 @@ import { ApiError, badRequest, conflict, noSuchContainer } from '../../src/docke
 import { isObject, parseFilters, parseJsonBody, queryBool, readBody, sendJson } from '../../src/docker/http.js';
 import { forward, forwardUpgrade } from '../../src/docker/proxy.js';
 import { engineMessage } from '../../src/docker/engine-client.js';
-import { normaliseCreate } from '../scheduler/index.js';
+import { hasNodeConstraint, normaliseCreate, validateCreate, withHint } from '../scheduler/index.js';
 import type { ContainerSpec, CreateBody } from '../scheduler/types.js';
 import { schedNodeOf } from '../cluster/sched-view.js';
 import type { Engine } from '../cluster/engine.js';
@@ -117,6 +117,47 @@ async function fanOutList(call: Call, filters: Map<string, string[]>): Promise<L
   return results.flat();
 }
 
+const builtinNetworkModes = /^(default|bridge|host|none|container:.*)$/;
+
+/**
+ * A local network exists on one engine only: a container joining it must be placed
+ * there (classic did the same, which is what lets compose v1 projects with a bridge
+ * network work). "node/net" names the node explicitly and becomes "net" for the engine.
+ */
+function pinToLocalNetworks(call: Call, spec: ContainerSpec): ContainerSpec {
+  const config = { ...spec.config };
+  const hostConfig = isObject(config.HostConfig) ? { ...config.HostConfig } : undefined;
+  const endpoints = isObject(config.NetworkingConfig) && isObject(config.NetworkingConfig.EndpointsConfig) ? { ...config.NetworkingConfig.EndpointsConfig } : undefined;
+  const pins = new Set<string>();
+  const resolve = (ref: string): string => {
+    const slash = ref.indexOf('/');
+    const named = slash > 0 ? call.ctx.pool.byName(ref.slice(0, slash)) : undefined;
+    if (named) {
+      pins.add(named.name);
+      return ref.slice(slash + 1);
+    }
+    const holders = call.ctx.pool.known().filter((e) => e.networks.some((n) => (n.Name === ref || n.Id === ref) && n.Scope === 'local'));
+    const global = call.ctx.pool.known().some((e) => e.networks.some((n) => (n.Name === ref || n.Id === ref) && n.Scope !== 'local'));
+    const only = holders[0];
+    if (holders.length === 1 && only && !global) pins.add(only.name);
+    return ref;
+  };
+  if (hostConfig && typeof hostConfig.NetworkMode === 'string' && !builtinNetworkModes.test(hostConfig.NetworkMode)) {
+    hostConfig.NetworkMode = resolve(hostConfig.NetworkMode);
+    config.HostConfig = hostConfig;
+  }
+  if (endpoints) {
+    const renamed: typeof endpoints = {};
+    for (const [net, ep] of Object.entries(endpoints)) renamed[builtinNetworkModes.test(net) ? net : resolve(net)] = ep;
+    config.NetworkingConfig = { ...(isObject(config.NetworkingConfig) ? config.NetworkingConfig : {}), EndpointsConfig: renamed };
+  }
+  let out: ContainerSpec = { ...spec, config };
+  if (pins.size > 1) throw badRequest(`the container joins local networks on different nodes (${[...pins].join(', ')}): a container can only join networks of its own node`);
+  const pin = [...pins][0];
+  if (pin && !hasNodeConstraint(out)) out = withHint(out, 'constraint', `node==${pin}`);
+  return out;
+}
+
 let pendingToken = 0;
 
 /** POST /containers/create: normalise as classic did, place with the scheduler, create on the chosen engine. */
@@ -133,7 +174,10 @@ export async function createContainer(call: Call): Promise<void> {
     }
   }
   if (typeof body.Image !== 'string' || body.Image === '') throw badRequest('No image was specified: the create body needs "Image"');
-  const spec: ContainerSpec = normaliseCreate({ name: name?.replace(/^\//, ''), config: body as CreateBody }, () => randomBytes(32).toString('hex'));
+  const normalised = normaliseCreate({ name: name?.replace(/^\//, ''), config: body as CreateBody }, () => randomBytes(32).toString('hex'));
+  const valid = validateCreate(normalised);
+  if (!valid.ok) throw badRequest(valid.message);
+  const spec = pinToLocalNetworks(call, normalised);
   const hostConfig = isObject(spec.config.HostConfig) ? spec.config.HostConfig : {};
 
   const tried = new Set<string>();
@@ -165,7 +209,10 @@ export async function createContainer(call: Call): Promise<void> {
       const out = await engine.client.request('POST', enginePath(call, '/containers/create', q), JSON.stringify(spec.config), { 'Content-Type': 'application/json' });
       if (out.status === 201 || out.status === 200) {
         const created = JSON.parse(out.body.toString('utf8')) as { Id: string };
-        await engine.refreshContainer(created.Id);
+        // The answer does not wait for the cache: the placement stays pending (visible to
+        // the scheduler) until the refresh lands, and reads wait for it (settled()).
+        const landed = engine.refreshContainer(created.Id);
+        void landed.finally(() => engine.pending.delete(token));
         log.debug('container created', { id: created.Id, node: engine.name });
         res.writeHead(out.status, { 'Content-Type': 'application/json', 'Content-Length': out.body.length });
         res.end(out.body);
@@ -176,13 +223,25 @@ export async function createContainer(call: Call): Promise<void> {
       if (out.status === 404 || out.status === 400 || out.status === 409) throw lastError;
       log.warn('create failed on engine', { node: engine.name, error: lastError.message, attempt });
     } catch (err) {
+      engine.pending.delete(token);
       if (err instanceof ApiError) throw err;
       lastError = new ApiError(500, `Cannot connect to the Docker engine ${engine.name} (${engine.addr}): ${(err as Error).message}`);
-    } finally {
-      engine.pending.delete(token);
     }
+    engine.pending.delete(token);
   }
   throw lastError ?? new ApiError(500, 'container create failed');
+}
+
+/**
+ * Adds classic's `Node` object to an inspect answer. The engine's JSON object is spliced
+ * rather than parsed and re-serialised: inspect is the hottest proxied call.
+ */
+function withNode(body: Buffer, engine: Engine): Buffer {
+  const brace = body.indexOf(0x7b); // '{'
+  if (brace < 0) return body;
+  const empty = body.subarray(brace + 1).toString('utf8').trimStart().startsWith('}');
+  const node = Buffer.from(`"Node":${JSON.stringify(nodeObject(engine))}${empty ? '' : ','}`);
+  return Buffer.concat([body.subarray(0, brace + 1), node, body.subarray(brace + 1)]);
 }
 
 /** Calls whose success changes the container: the cache is refreshed before the next read. */
@@ -191,7 +250,7 @@ const mutating = new Set(['start', 'stop', 'restart', 'kill', 'pause', 'unpause'
 /** Any /containers/{ref}/... call: forwarded to the owning engine with the full ID in the path. */
 export async function containerCall(call: Call): Promise<void> {
   const [ref = '', rest = ''] = call.params;
-  const { engine, container } = call.ctx.pool.requireContainer(decodeURIComponent(ref));
+  const { engine, container } = await call.ctx.pool.resolveContainer(decodeURIComponent(ref));
   const id = container.summary.Id;
   const action = rest.replace(/^\//, '');
   if (action === 'rename' && call.req.method === 'POST') {
@@ -202,27 +261,19 @@ export async function containerCall(call: Call): Promise<void> {
   const path = enginePath(call, `/containers/${id}${rest}`);
   const isInspect = call.req.method === 'GET' && action === 'json';
   const status = await forward(call.req, call.res, engine.client, engine.name, path, {
-    rewrite: isInspect
-      ? (body) => {
-          const parsed = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
-          parsed.Node = nodeObject(engine);
-          return Buffer.from(JSON.stringify(parsed));
-        }
-      : undefined,
+    rewrite: isInspect ? (body) => withNode(body, engine) : undefined,
     onStatus: (s) => {
       if (call.req.method === 'DELETE' && s >= 200 && s < 300) engine.containers.delete(id);
     },
   });
-  if (status >= 200 && status < 300) {
-    if (call.req.method === 'DELETE') void engine.refreshContainer(id);
-    else if (mutating.has(action) || call.req.method === 'PUT') await engine.refreshContainer(id);
-  }
+  // Reads after this call wait for the refresh (settled()); this answer does not.
+  if (status >= 200 && status < 300 && (call.req.method === 'DELETE' || mutating.has(action) || call.req.method === 'PUT')) void engine.refreshContainer(id);
 }
 
 /** POST /containers/{ref}/exec: forwarded, and the exec remembered so /exec/{id}/... finds its engine. */
 export async function createExec(call: Call): Promise<void> {
   const [ref = ''] = call.params;
-  const { engine, container } = call.ctx.pool.requireContainer(decodeURIComponent(ref));
+  const { engine, container } = await call.ctx.pool.resolveContainer(decodeURIComponent(ref));
   const path = enginePath(call, `/containers/${container.summary.Id}/exec`);
   await forward(call.req, call.res, engine.client, engine.name, path, {
     rewrite: (body) => {
@@ -257,7 +308,7 @@ export async function execCall(call: Call): Promise<void> {
 /** Hijacked calls: attach (incl. websocket) and exec start. */
 export async function containerUpgrade(call: UpgradeCall): Promise<void> {
   const [ref = '', rest = ''] = call.params;
-  const { engine, container } = call.ctx.pool.requireContainer(decodeURIComponent(ref));
+  const { engine, container } = await call.ctx.pool.resolveContainer(decodeURIComponent(ref));
   forwardUpgrade(call.req, call.socket, call.head, engine.client, engine.name, enginePath(call, `/containers/${container.summary.Id}${rest}`));
 }
 

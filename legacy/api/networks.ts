@@ -72,7 +72,7 @@ export async function networkCall(call: Call): Promise<void> {
     // The container may be named as the user sees it ("node/name"); the engine needs its ID.
     const parsed = parseJsonBody(await readBody(call.req));
     if (typeof parsed.Container === 'string') {
-      const found = call.ctx.pool.requireContainer(parsed.Container);
+      const found = await call.ctx.pool.resolveContainer(parsed.Container);
       if (network.Scope === 'local' && found.engine !== engine) {
         throw new ApiError(400, `container ${parsed.Container} is on node ${found.engine.name}, network ${ref} on node ${engine.name}: a local network can only connect containers on its own node`);
       }

@@ -26,6 +26,10 @@ interface Route {
 }
 
 const seg = '([^/]+)';
+// A container may be named "node/name", slash unescaped by the CLI: the reference is
+// everything before the action suffix.
+const containerRef = '(.+?)';
+const containerAction = '(/(?:json|top|logs|changes|export|stats|resize|start|stop|restart|kill|update|rename|pause|unpause|attach(?:/ws)?|wait|archive))?';
 const refusedSwarmMode = /^\/(swarm|nodes|services|tasks|secrets|configs)(\/|$)/;
 
 function route(method: string, path: string, handler: Handler): Route {
@@ -43,11 +47,11 @@ const routes: Route[] = [
   route('GET', '/containers/json', listContainers),
   route('POST', '/containers/create', createContainer),
   route('POST', '/containers/prune', pruneContainers),
-  route('POST', `/containers/${seg}/exec`, createExec),
-  route('*', `/containers/${seg}(/.*)?`, containerCall),
+  route('POST', `/containers/${containerRef}/exec`, createExec),
+  route('*', `/containers/${containerRef}${containerAction}`, containerCall),
   route('POST', '/commit', async (c) => {
     const ref = c.query.get('container') ?? '';
-    const found = c.ctx.pool.requireContainer(ref);
+    const found = await c.ctx.pool.resolveContainer(ref);
     c.query.set('container', found.container.summary.Id);
     await containerCallOn(c, found.engine.addr, '/commit');
   }),
@@ -80,7 +84,7 @@ const routes: Route[] = [
 ];
 
 const upgradeRoutes: Array<{ pattern: RegExp; handler: UpgradeHandler }> = [
-  { pattern: new RegExp(`^/containers/${seg}(/attach(?:/ws)?)$`), handler: containerUpgrade },
+  { pattern: new RegExp(`^/containers/${containerRef}(/attach(?:/ws)?)$`), handler: containerUpgrade },
   { pattern: new RegExp(`^/exec/${seg}(/start)$`), handler: execUpgrade },
 ];
 

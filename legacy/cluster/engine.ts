@@ -54,7 +54,7 @@ export class Engine {
   networks: NetworkResource[] = [];
   volumes: VolumeResource[] = [];
   readonly pending = new Map<number, PendingCreate>();
-  /** Refreshes started because a call through us changed this engine; reads wait for them. */
+  /** Container refreshes under way (after our own calls or events); reads wait for them. */
   private readonly inflight = new Set<Promise<void>>();
   private readonly log: Logger;
   private readonly stopper = new AbortController();
@@ -95,6 +95,7 @@ export class Engine {
     out.kernelversion = info.KernelVersion;
     out.operatingsystem = info.OperatingSystem;
     if (info.ExecutionDriver) out.executiondriver = info.ExecutionDriver;
+    if (info.OSType) out.ostype = info.OSType;
     for (const l of info.Labels ?? []) {
       const i = l.indexOf('=');
       if (i > 0) out[l.slice(0, i)] = l.slice(i + 1);
@@ -241,28 +242,50 @@ export class Engine {
     });
   }
 
-  /** Re-reads one container (list entry and inspect); removes it if the engine no longer has it. */
+  /** Per container: the refresh under way, and whether another must follow it. */
+  private readonly refreshing = new Map<string, { done: Promise<void>; again: boolean }>();
+
+  /**
+   * Re-reads one container (list entry and inspect); removes it if the engine no longer
+   * has it. Calls for a container already being refreshed coalesce into one more read
+   * after the current one, so a burst of events (create, start, our own calls) costs at
+   * most two reads, and the last read always follows the last change.
+   */
   refreshContainer(id: string): Promise<void> {
-    const p = (async () => {
-      try {
-        const filters = encodeURIComponent(JSON.stringify({ id: [id] }));
-        const [list, inspect] = await Promise.all([
-          this.client.json<ContainerSummary[]>('GET', `/containers/json?all=1&filters=${filters}`),
-          this.client.json<ContainerInspect>('GET', `/containers/${id}/json`).catch((err: unknown) => {
-            if (err instanceof ApiError && err.status === 404) return undefined;
-            throw err;
-          }),
-        ]);
-        const summary = list.find((c) => c.Id === id);
-        if (summary && inspect) this.containers.set(id, { summary, inspect });
-        else this.containers.delete(id);
-      } catch (err) {
-        this.log.debug('container refresh failed', { id, error: (err as Error).message });
-      }
+    const running = this.refreshing.get(id);
+    if (running) {
+      running.again = true;
+      return running.done;
+    }
+    const entry = { done: Promise.resolve(), again: false };
+    entry.done = (async () => {
+      do {
+        entry.again = false;
+        await this.readContainer(id);
+      } while (entry.again);
+      this.refreshing.delete(id);
     })();
-    this.inflight.add(p);
-    void p.finally(() => this.inflight.delete(p));
-    return p;
+    this.refreshing.set(id, entry);
+    this.track(entry.done);
+    return entry.done;
+  }
+
+  private async readContainer(id: string): Promise<void> {
+    try {
+      const filters = encodeURIComponent(JSON.stringify({ id: [id] }));
+      const [list, inspect] = await Promise.all([
+        this.client.json<ContainerSummary[]>('GET', `/containers/json?all=1&filters=${filters}`),
+        this.client.json<ContainerInspect>('GET', `/containers/${id}/json`).catch((err: unknown) => {
+          if (err instanceof ApiError && err.status === 404) return undefined;
+          throw err;
+        }),
+      ]);
+      const summary = list.find((c) => c.Id === id);
+      if (summary && inspect) this.containers.set(id, { summary, inspect });
+      else this.containers.delete(id);
+    } catch (err) {
+      this.log.debug('container refresh failed', { id, error: (err as Error).message });
+    }
   }
 
   async refreshImages(): Promise<void> {
@@ -278,16 +301,20 @@ export class Engine {
     this.volumes = res.Volumes ?? [];
   }
 
-  /** Starts a refresh that reads will wait for (read-your-writes after a call through us). */
-  track(p: Promise<void>): void {
+  /** Records a refresh that reads will wait for (read-your-writes after a call through us). */
+  private track(p: Promise<void>): void {
     const q = p.catch(() => undefined);
     this.inflight.add(q);
     void q.finally(() => this.inflight.delete(q));
   }
 
-  /** Resolves when every refresh started by our own calls has landed. */
+  /**
+   * Resolves when the refreshes under way now have landed. Later ones are not waited
+   * for: a read needs to see the writes that were answered before it, and under a
+   * steady stream of events waiting for "none in flight" could wait forever.
+   */
   async settled(): Promise<void> {
-    while (this.inflight.size > 0) await Promise.all([...this.inflight]);
+    if (this.inflight.size > 0) await Promise.all([...this.inflight]);
   }
 }
 

@@ -117,8 +117,28 @@ export class EnginePool {
     return undefined;
   }
 
-  requireContainer(ref: string): ContainerRef {
-    const found = this.findContainer(ref);
+  /**
+   * Finds a container for a call about it: from the cache; else once the refreshes our
+   * own calls started have landed (a create answered a moment ago); else by asking the
+   * engines (a container made directly on an engine, whose event has not arrived yet).
+   */
+  async resolveContainer(ref: string): Promise<ContainerRef> {
+    const cached = this.findContainer(ref);
+    if (cached) return cached;
+    await this.settled();
+    const settled = this.findContainer(ref);
+    if (settled) return settled;
+    const asked = await Promise.all(
+      this.healthy().map(async (engine) => {
+        const r = await engine.client.request('GET', `/containers/${encodeURIComponent(ref)}/json`).catch(() => undefined);
+        if (r?.status !== 200) return undefined;
+        const id = (JSON.parse(r.body.toString('utf8')) as { Id: string }).Id;
+        await engine.refreshContainer(id);
+        return id;
+      }),
+    );
+    const id = asked.find((x) => x !== undefined);
+    const found = id ? this.findContainer(id) : undefined;
     if (!found) throw noSuchContainer(ref);
     return found;
   }

@@ -1,0 +1,42 @@
+// Starts the real `swarm manage` binary (dist/legacy/cli/swarm.js) as a child process.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const swarmBin = fileURLToPath(new URL('../../legacy/cli/swarm.js', import.meta.url));
+
+export interface ManagerProcess {
+  /** "tcp://127.0.0.1:PORT" */
+  host: string;
+  child: ChildProcess;
+  log: () => string;
+  stop(): Promise<void>;
+}
+
+export async function startManager(args: string[]): Promise<ManagerProcess> {
+  const child = spawn(process.execPath, [swarmBin, 'manage', '-H', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  const host = await new Promise<string>((resolve, reject) => {
+    const onData = (d: Buffer): void => {
+      log += d.toString();
+      const m = /msg="Listening for HTTP" addr=(tcp:\/\/[\d.]+:\d+)/.exec(log);
+      if (m?.[1]) resolve(m[1]);
+    };
+    child.stderr.on('data', onData);
+    child.stdout.on('data', (d: Buffer) => (log += d.toString()));
+    child.on('exit', (code) => reject(new Error(`swarm manage exited with ${code} before listening:\n${log}`)));
+    setTimeout(() => reject(new Error(`swarm manage did not listen within 15 s:\n${log}`)), 15_000);
+  });
+  return {
+    host,
+    child,
+    log: () => log,
+    async stop() {
+      if (child.exitCode !== null) return;
+      const gone = new Promise<void>((r) => child.on('exit', () => r()));
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await gone;
+      clearTimeout(t);
+    },
+  };
+}

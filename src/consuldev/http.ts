@@ -588,21 +588,14 @@ interface SessionRequest {
   serviceChecks?: ServiceCheck[];
 }
 
+/** How Go's decoder names a JSON value's type in its error messages. */
 function goType(value: unknown): string {
   if (value === null) return 'nil';
   if (Array.isArray(value)) return '[]interface {}';
-  switch (typeof value) {
-    case 'string':
-      return 'string';
-    case 'number':
-      return 'float64';
-    case 'boolean':
-      return 'bool';
-    case 'object':
-      return 'map[string]interface {}';
-    default:
-      return typeof value;
-  }
+  if (typeof value === 'string') return 'string';
+  if (typeof value === 'number') return 'float64';
+  if (typeof value === 'boolean') return 'bool';
+  return 'map[string]interface {}';
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -30,6 +30,8 @@ export interface ConsulDev {
   readonly address: string;
   readonly host: string;
   readonly port: number;
+  /** Blocking queries being held right now (diagnostics; tests check release on disconnect). */
+  blockedQueries(): number;
   close(): Promise<void>;
 }
 
@@ -73,6 +75,7 @@ export async function startConsulDev(opts: ConsulDevOptions = {}): Promise<Consu
     address,
     host: bound.address,
     port: bound.port,
+    blockedQueries: () => api.waiting(),
     close: () => {
       closing ??= new Promise<void>((resolve) => {
         state.close();

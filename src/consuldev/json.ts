@@ -6,16 +6,8 @@ export type Json = null | boolean | number | bigint | string | readonly Json[] |
 
 function encode(value: Json, indent: string, depth: number): string {
   if (value === null) return 'null';
-  switch (typeof value) {
-    case 'boolean':
-    case 'number':
-    case 'string':
-      return JSON.stringify(value);
-    case 'bigint':
-      return value.toString();
-    case 'object':
-      break;
-  }
+  if (typeof value === 'bigint') return value.toString();
+  if (typeof value !== 'object') return JSON.stringify(value);
   const pad = indent === '' ? '' : '\n' + indent.repeat(depth + 1);
   const close = indent === '' ? '' : '\n' + indent.repeat(depth);
   const colon = indent === '' ? ':' : ': ';

@@ -5,6 +5,7 @@ import { ApiError, badRequest, conflict, noSuchContainer } from '../../src/docke
 import { isObject, parseFilters, parseJsonBody, queryBool, readBody, sendJson } from '../../src/docker/http.js';
 import { forward, forwardUpgrade } from '../../src/docker/proxy.js';
 import { engineMessage } from '../../src/docker/engine-client.js';
+import { statusText, type ContainerStateView } from '../../src/docker/status.js';
 import { hasNodeConstraint, normaliseCreate, validateCreate, withHint } from '../scheduler/index.js';
 import type { ContainerSpec, CreateBody } from '../scheduler/types.js';
 import { schedNodeOf } from '../cluster/sched-view.js';
@@ -41,11 +42,15 @@ function matchesLabel(labels: Record<string, string>, want: string): boolean {
 interface Listed {
   engine: Engine;
   summary: ContainerSummary;
+  /** The cached state, when the entry comes from the cache: its Status text is recomputed. */
+  state?: ContainerStateView;
 }
 
-/** The engine's list entry as classic showed it: names prefixed by the node name. */
-function present(l: Listed): ContainerSummary {
-  return { ...l.summary, Names: l.summary.Names.map((n) => `/${l.engine.name}${n.startsWith('/') ? n : `/${n}`}`) };
+/** The engine's list entry as classic showed it: names prefixed by the node name, status as of now. */
+function present(l: Listed, now: number): ContainerSummary {
+  const out: ContainerSummary = { ...l.summary, Names: l.summary.Names.map((n) => `/${l.engine.name}${n.startsWith('/') ? n : `/${n}`}`) };
+  if (l.state) out.Status = statusText(l.state, now);
+  return out;
 }
 
 export async function listContainers(call: Call): Promise<void> {
@@ -58,7 +63,7 @@ export async function listContainers(call: Call): Promise<void> {
   } else {
     await ctx.pool.settled();
     listed = [];
-    for (const engine of ctx.pool.known()) for (const c of engine.containers.values()) listed.push({ engine, summary: c.summary });
+    for (const engine of ctx.pool.known()) for (const c of engine.containers.values()) listed.push({ engine, summary: c.summary, state: c.inspect?.State });
   }
   const all = queryBool(query, 'all');
   const refTime = (ref: string): number => {
@@ -98,7 +103,8 @@ export async function listContainers(call: Call): Promise<void> {
   out.sort((a, b) => b.summary.Created - a.summary.Created || a.summary.Id.localeCompare(b.summary.Id));
   const limit = Number(query.get('limit') ?? '-1');
   if (limit > 0) out = out.slice(0, limit);
-  sendJson(call.res, 200, out.map(present));
+  const now = Date.now();
+  sendJson(call.res, 200, out.map((l) => present(l, now)));
 }
 
 async function fanOutList(call: Call, filters: Map<string, string[]>): Promise<Listed[]> {

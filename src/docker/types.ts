@@ -1,3 +1,5 @@
+import type { ContainerStateView } from './status.js';
+
 // The parts of Docker Engine API objects that swarmshift reads. Every object keeps the
 // fields it was given (index signature), so what we pass back to clients is what the
 // engine said, plus what we add.
@@ -34,7 +36,7 @@ export interface ContainerInspect {
   Id: string;
   Name: string;
   Created: string;
-  State: { Status: string; Running: boolean; Health?: { Status: string } };
+  State: ContainerStateView;
   Config: { Image: string; Labels: Record<string, string> | null; Env: string[] | null; ExposedPorts?: Record<string, unknown> | null };
   HostConfig: {
     CpuShares?: number;

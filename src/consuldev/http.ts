@@ -570,7 +570,8 @@ function sessionJson(s: Session): Json {
     LockDelay: s.lockDelayNs,
     Behavior: s.behavior,
     TTL: s.ttl,
-    NodeChecks: [...s.nodeChecks],
+    // Go's encoder writes an empty (nil) list as null.
+    NodeChecks: s.nodeChecks.length === 0 ? null : [...s.nodeChecks],
     ServiceChecks: s.serviceChecks === null ? null : s.serviceChecks.map((c) => ({ ID: c.id, Namespace: c.namespace })),
     CreateIndex: s.createIndex,
     ModifyIndex: s.modifyIndex,

@@ -57,6 +57,9 @@ export async function startConsulDev(opts: ConsulDevOptions = {}): Promise<Consu
   // Blocking queries last up to 10m + wait/16: no socket timeout may cut them short.
   server.requestTimeout = 0;
   server.timeout = 0;
+  // Go's server keeps idle connections open; Node's 5s default would race clients that
+  // reuse a pooled socket (the consul client keeps them alive) just as it is closed.
+  server.keepAliveTimeout = 90_000;
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

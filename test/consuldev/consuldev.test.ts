@@ -57,7 +57,7 @@ async function http(method: string, path: string, body?: string | Buffer): Promi
   return { status: res.status, headers: res.headers, text: await res.text() };
 }
 
-async function session(spec: Record<string, string | number>): Promise<string> {
+async function session(spec: Record<string, string | number | string[]>): Promise<string> {
   const res = await http('PUT', '/v1/session/create', JSON.stringify(spec));
   assert.equal(res.status, 200, res.text);
   const parsed: unknown = JSON.parse(res.text);
@@ -253,6 +253,9 @@ void describe('sessions and locks', () => {
     const large = await session({ lockdelay: 5_000_000 });
     assert.equal((await consul.session.info(small)).LockDelay, 2_000_000_000);
     assert.equal((await consul.session.info(large)).LockDelay, 5_000_000);
+    const unchecked = await session({ Checks: [] });
+    assert.equal((await consul.session.info(unchecked)).NodeChecks, null, 'an explicit empty Checks drops serfHealth');
+    await consul.session.destroy(unchecked);
     await consul.session.destroy(small);
     await consul.session.destroy(large);
   });

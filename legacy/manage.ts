@@ -7,7 +7,8 @@ import { EnginePool } from './cluster/pool.js';
 import { createScheduler } from './scheduler/index.js';
 import { createApiServer, type ServerTls } from './api/server.js';
 import { formatListen, listen, parseListen } from './cli/listen.js';
-import type { EngineTls } from '../src/docker/engine-client.js';
+import { createEngineClient, type EngineClient, type EngineTls } from '../src/docker/engine-client.js';
+import type { ApiContext } from './api/context.js';
 import { log } from '../src/log.js';
 
 export interface ManageOptions {
@@ -25,6 +26,8 @@ export interface ManageOptions {
   discoveryOpts: Record<string, string>;
   cors: boolean;
   tls?: { ca?: string; cert?: string; key?: string; verify: boolean };
+  /** --replication: campaign for the primary lock; replicas forward to the primary. */
+  replication?: { advertise: string; ttlMs: number };
 }
 
 export interface Manager {
@@ -57,12 +60,42 @@ export async function startManager(opts: ManageOptions, signal: AbortSignal): Pr
   const tls = loadTls(opts.tls);
   const discovery = createDiscovery(opts.discovery, { heartbeatMs: opts.heartbeatMs, ttlMs: opts.heartbeatMs * 3, opts: opts.discoveryOpts });
   const pool = new EnginePool({ refreshMinMs: opts.refreshMinMs, refreshMaxMs: opts.refreshMaxMs, failureRetry: opts.failureRetry, timeoutMs: opts.timeoutMs, tls: tls.engine });
-  const ctx = {
+  const primaryClients = new Map<string, EngineClient>();
+  const ctx: ApiContext = {
     pool,
     scheduler,
     execs: new Map<string, string>(),
-    manager: { strategy: opts.strategy, filters: opts.filters, overcommit: opts.overcommit, createRetry: opts.createRetry, role: 'primary', cors: opts.cors, hostname: hostname() },
+    manager: { strategy: opts.strategy, filters: opts.filters, overcommit: opts.overcommit, createRetry: opts.createRetry, role: opts.replication ? 'replica' : 'primary', cors: opts.cors, hostname: hostname() },
+    primaryClient: (addr) => {
+      let c = primaryClients.get(addr);
+      if (!c) {
+        c = createEngineClient(addr, { timeoutMs: opts.timeoutMs, tls: tls.engine });
+        primaryClients.set(addr, c);
+      }
+      return c;
+    },
   };
+  const background: Array<Promise<void>> = [];
+  if (opts.replication) {
+    const leadership = discovery.leadership;
+    if (!leadership) throw new Error(`--replication needs a key-value discovery backend (consul://, etcd://, zk://) to elect the primary; ${discovery.uri} is not one`);
+    const { advertise, ttlMs } = opts.replication;
+    background.push(
+      (async () => {
+        for await (const leader of leadership.watchLeader(signal)) {
+          if (leader && leader !== advertise && leader !== ctx.manager.primary) log.info('New leader elected', { primary: leader });
+          ctx.manager.primary = ctx.manager.role === 'replica' ? leader : undefined;
+        }
+      })().catch((err: unknown) => log.error('watching the primary lock failed', { error: (err as Error).message })),
+      (async () => {
+        for await (const held of leadership.campaign(advertise, ttlMs, signal)) {
+          ctx.manager.role = held ? 'primary' : 'replica';
+          if (held) ctx.manager.primary = undefined;
+          log.info(held ? 'Leader Election: Cluster leadership acquired' : 'Leader Election: Cluster leadership lost', { advertise });
+        }
+      })().catch((err: unknown) => log.error('campaigning for the primary lock failed', { error: (err as Error).message })),
+    );
+  }
   const servers: http.Server[] = [];
   const addresses: string[] = [];
   for (const h of opts.hosts) {
@@ -90,6 +123,10 @@ export async function startManager(opts: ManageOptions, signal: AbortSignal): Pr
     pool,
     async close() {
       pool.close();
+      // Leaving gives up the primary lock at once (the campaign releases it on abort).
+      await Promise.race([Promise.all(background), new Promise((r) => setTimeout(r, 3000))]);
+      await discovery.close?.();
+      for (const c of primaryClients.values()) c.close();
       await Promise.all(
         servers.map(
           (s) =>

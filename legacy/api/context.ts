@@ -5,6 +5,7 @@ import type { Duplex } from 'node:stream';
 import type { EnginePool } from '../cluster/pool.js';
 import type { Scheduler } from '../scheduler/index.js';
 import type { Engine } from '../cluster/engine.js';
+import type { EngineClient } from '../../src/docker/engine-client.js';
 
 export interface ManagerInfo {
   strategy: string;
@@ -20,6 +21,8 @@ export interface ManagerInfo {
 
 export interface ApiContext {
   pool: EnginePool;
+  /** On a replica: a client for the primary manager at this address (cached per address). */
+  primaryClient?: (addr: string) => EngineClient;
   scheduler: Scheduler;
   manager: ManagerInfo;
   /** exec ID -> engine address, learnt when an exec is created through us. */

@@ -9,7 +9,8 @@ import type { Duplex } from 'node:stream';
 import { ApiError, notFound, toApiError } from '../../src/docker/errors.js';
 import { sendError } from '../../src/docker/http.js';
 import { log } from '../../src/log.js';
-import { forward } from '../../src/docker/proxy.js';
+import { forward, forwardUpgrade } from '../../src/docker/proxy.js';
+import type { EngineClient } from '../../src/docker/engine-client.js';
 import { enginePath, type ApiContext, type Call, type UpgradeCall } from './context.js';
 import { containerCall, containerUpgrade, createContainer, createExec, execCall, execUpgrade, listContainers, pruneContainers } from './containers.js';
 import { anyEngine, build, createImage, imageCall, imageEverywhere, listImages, loadImages, saveImages } from './images.js';
@@ -95,6 +96,19 @@ async function containerCallOn(c: Call, addr: string, path: string): Promise<voi
   void engine.refreshImages().catch(() => undefined);
 }
 
+/** What a replica answers itself: the rest goes to the primary, as classic's replicas did. */
+const replicaLocal = new Set(['/_ping', '/version', '/info']);
+
+function servedByPrimary(ctx: ApiContext, path: string): boolean {
+  return ctx.manager.role === 'replica' && !replicaLocal.has(path);
+}
+
+function primaryOf(ctx: ApiContext): { addr: string; client: EngineClient } {
+  const addr = ctx.manager.primary;
+  if (!addr || !ctx.primaryClient) throw new ApiError(503, 'this manager is a replica and no primary manager is elected yet; retry in a few seconds');
+  return { addr, client: ctx.primaryClient(addr) };
+}
+
 interface Parsed {
   path: string;
   version: string | undefined;
@@ -167,6 +181,11 @@ async function handle(ctx: ApiContext, req: IncomingMessage, res: ServerResponse
       res.end();
       return;
     }
+    if (servedByPrimary(ctx, path)) {
+      const { addr, client } = primaryOf(ctx);
+      await forward(req, res, client, `primary manager ${addr}`, req.url ?? '/');
+      return;
+    }
     for (const r of routes) {
       if (r.method !== '*' && r.method !== method) continue;
       const m = r.pattern.exec(path);
@@ -190,6 +209,11 @@ async function handleUpgrade(ctx: ApiContext, req: IncomingMessage, socket: Dupl
   try {
     const { path, version, query } = parseUrl(req.url ?? '/');
     checkVersion(ctx, version);
+    if (servedByPrimary(ctx, path)) {
+      const { addr, client } = primaryOf(ctx);
+      forwardUpgrade(req, socket, head, client, `primary manager ${addr}`, req.url ?? '/');
+      return;
+    }
     for (const r of upgradeRoutes) {
       const m = r.pattern.exec(path);
       if (!m) continue;

@@ -63,6 +63,7 @@ interface ManageFlags {
   replication?: boolean;
   replicationTtl: string;
   advertise?: string;
+  addr?: string;
   tls?: boolean;
   tlsverify?: boolean;
   tlscacert?: string;
@@ -100,7 +101,8 @@ program
   .action(async (discovery: string | undefined, flags: ManageFlags) => {
     try {
       if (flags.clusterDriver !== 'swarm') fail(`cluster driver '${flags.clusterDriver}' is not supported: only 'swarm' (the Mesos driver was experimental and is not carried over)`);
-      if (flags.replication) fail('--replication needs a key-value discovery backend (consul://, etcd://, zk://), which this build does not provide yet');
+      const advertise = flags.advertise ?? flags.addr ?? process.env.SWARM_ADVERTISE;
+      if (flags.replication && !advertise) fail('--replication needs --advertise ip:port: the address at which the other managers reach this one');
       const clusterOpts = keyValues(flags.clusterOpt, '--cluster-opt');
       for (const k of Object.keys(clusterOpts)) if (k !== 'swarm.overcommit' && k !== 'swarm.createretry') fail(`--cluster-opt ${k}: unknown option; known: swarm.overcommit, swarm.createretry`);
       const overcommit = Number(clusterOpts['swarm.overcommit'] ?? '0.05');
@@ -133,6 +135,7 @@ program
           discoveryOpts: keyValues(flags.discoveryOpt, '--discovery-opt'),
           cors: Boolean(flags.apiEnableCors || flags.cors),
           tls: useTls ? { ca: flags.tlscacert, cert: flags.tlscert, key: flags.tlskey, verify: Boolean(flags.tlsverify) } : undefined,
+          replication: flags.replication && advertise ? { advertise, ttlMs: parseDuration(flags.replicationTtl, '--replication-ttl') } : undefined,
         },
         controller.signal,
       );
@@ -140,7 +143,7 @@ program
         log.info('Shutting down', { signal: sig });
         controller.abort();
         void manager.close().then(() => process.exit(0));
-        setTimeout(() => process.exit(0), 3000).unref();
+        setTimeout(() => process.exit(0), 5000).unref();
       };
       process.once('SIGINT', () => shutdown('SIGINT'));
       process.once('SIGTERM', () => shutdown('SIGTERM'));
@@ -163,7 +166,8 @@ program
       const signal = AbortSignal.timeout(timeoutMs);
       for await (const addrs of d.watch(signal)) {
         for (const a of addrs) process.stdout.write(`${a}\n`);
-        return;
+        await d.close?.();
+        process.exit(0);
       }
       fail(`no answer from ${d.uri} within ${flags.timeout}`);
     } catch (err) {
@@ -175,15 +179,36 @@ program
   .command('join')
   .alias('j')
   .description('Join a docker cluster')
-  .argument('[discovery]', 'key-value discovery backend (or $SWARM_DISCOVERY)')
+  .argument('[discovery]', 'key-value discovery backend: consul://, etcd://, zk:// (or $SWARM_DISCOVERY)')
   .option('--advertise, --addr <ip:port>', 'address of the Docker Engine joining the cluster ($SWARM_ADVERTISE)')
   .option('--heartbeat <duration>', 'period between each heartbeat', '60s')
   .option('--ttl <duration>', 'set the expiration of an ephemeral node', '180s')
   .option('--delay <duration>', 'add a random delay in [0s,delay] to avoid synchronized registration', '0s')
   .option('--discovery-opt <key=value>', 'discovery options (repeatable)', collect, [])
-  .action((discovery: string | undefined) => {
-    const d = discoveryArg(discovery);
-    fail(`join registers an engine in a key-value store (consul://, etcd://, zk://); '${d}' is not one, and key-value discovery is not in this build yet. With nodes:// or file://, list the engine there instead.`);
+  .action(async (discovery: string | undefined, flags: { advertise?: string; addr?: string; heartbeat: string; ttl: string; delay: string; discoveryOpt: string[] }) => {
+    try {
+      const advertise = flags.advertise ?? flags.addr ?? process.env.SWARM_ADVERTISE;
+      if (!advertise) fail('missing --advertise: the ip:port at which the managers reach this engine, for example --advertise=10.0.0.11:2375');
+      const heartbeatMs = parseDuration(flags.heartbeat, '--heartbeat');
+      const ttlMs = parseDuration(flags.ttl, '--ttl');
+      const delayMs = parseDuration(flags.delay, '--delay');
+      if (ttlMs <= heartbeatMs) fail(`--ttl ${flags.ttl} must be longer than --heartbeat ${flags.heartbeat}, or the registration expires between two heartbeats`);
+      const d = createDiscovery(discoveryArg(discovery), { heartbeatMs, ttlMs, opts: keyValues(flags.discoveryOpt, '--discovery-opt') });
+      if (!d.register) fail(`join needs a key-value discovery backend (consul://, etcd://, zk://): with ${d.uri.split(':')[0]}:// list the engine in the manager's discovery instead`);
+      const controller = new AbortController();
+      const stop = (sig: string): void => {
+        log.info('Leaving the cluster', { signal: sig });
+        controller.abort();
+      };
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      if (delayMs > 0) await new Promise((r) => setTimeout(r, Math.random() * delayMs));
+      await d.register(advertise, controller.signal);
+      await d.close?.();
+      process.exit(0);
+    } catch (err) {
+      fail((err as Error).message);
+    }
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => fail((err as Error).message));

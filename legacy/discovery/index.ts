@@ -4,6 +4,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { readFile } from 'node:fs/promises';
 import { parseEntries } from './ranges.js';
 import { log } from '../../src/log.js';
+import { kvDiscovery } from './kv-discovery.js';
+// KV stores register themselves with the kv registry when loaded.
+import './consul.js';
 
 export interface DiscoveryOptions {
   /** How often backends that poll (file://) look again, and how often join re-registers. */
@@ -18,6 +21,14 @@ export interface Discovery {
   readonly uri: string;
   /** Yields the whole list of engine addresses ("ip:port") now and each time it changes. */
   watch(signal: AbortSignal): AsyncIterable<string[]>;
+  /** `swarm join`: registers an engine and renews it every heartbeat until `signal` aborts, then leaves. KV backends only. */
+  register?(addr: string, signal: AbortSignal): Promise<void>;
+  /** `swarm manage --replication`: the primary manager's lock. KV backends only. */
+  leadership?: {
+    campaign(value: string, ttlMs: number, signal: AbortSignal): AsyncIterable<boolean>;
+    watchLeader(signal: AbortSignal): AsyncIterable<string | undefined>;
+  };
+  close?(): Promise<void>;
 }
 
 export type DiscoveryFactory = (rest: string, options: DiscoveryOptions) => Discovery;
@@ -101,3 +112,4 @@ function fileDiscovery(rest: string, options: DiscoveryOptions): Discovery {
 
 registerDiscovery('nodes', (rest) => nodesDiscovery(rest));
 registerDiscovery('file', fileDiscovery);
+for (const scheme of ['consul', 'etcd', 'zk']) registerDiscovery(scheme, (rest, options) => kvDiscovery(scheme, rest, options));

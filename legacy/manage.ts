@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import type http from 'node:http';
 import { createDiscovery } from './discovery/index.js';
 import { EnginePool } from './cluster/pool.js';
+import { startRescheduler } from './cluster/reschedule.js';
 import { createScheduler } from './scheduler/index.js';
 import { createApiServer, type ServerTls } from './api/server.js';
 import { formatListen, listen, parseListen } from './cli/listen.js';
@@ -59,7 +60,7 @@ export async function startManager(opts: ManageOptions, signal: AbortSignal): Pr
   const scheduler = createScheduler({ filters: opts.filters, strategy: opts.strategy, overcommit: opts.overcommit });
   const tls = loadTls(opts.tls);
   const discovery = createDiscovery(opts.discovery, { heartbeatMs: opts.heartbeatMs, ttlMs: opts.heartbeatMs * 3, opts: opts.discoveryOpts });
-  const pool = new EnginePool({ refreshMinMs: opts.refreshMinMs, refreshMaxMs: opts.refreshMaxMs, failureRetry: opts.failureRetry, timeoutMs: opts.timeoutMs, tls: tls.engine });
+  const pool = new EnginePool({ refreshMinMs: opts.refreshMinMs, refreshMaxMs: opts.refreshMaxMs, failureRetry: opts.failureRetry, timeoutMs: opts.timeoutMs, tls: tls.engine }, discovery.register ? opts.heartbeatMs : 0);
   const primaryClients = new Map<string, EngineClient>();
   const ctx: ApiContext = {
     pool,
@@ -75,6 +76,7 @@ export async function startManager(opts: ManageOptions, signal: AbortSignal): Pr
       return c;
     },
   };
+  const stopRescheduler = startRescheduler(pool, scheduler, () => ctx.manager.role === 'primary');
   const background: Array<Promise<void>> = [];
   if (opts.replication) {
     const leadership = discovery.leadership;
@@ -122,6 +124,7 @@ export async function startManager(opts: ManageOptions, signal: AbortSignal): Pr
     addresses,
     pool,
     async close() {
+      stopRescheduler();
       pool.close();
       // Leaving gives up the primary lock at once (the campaign releases it on abort).
       await Promise.race([Promise.all(background), new Promise((r) => setTimeout(r, 3000))]);

@@ -18,16 +18,37 @@ export class EnginePool {
   private readonly listeners = new Set<PoolEventListener>();
   private readonly stateListeners = new Set<(e: Engine) => void>();
 
-  constructor(private readonly opts: EngineOptions) {}
+  /** Engines discovery stopped listing, and when their grace ends. */
+  private readonly leaving = new Map<string, NodeJS.Timeout>();
 
-  /** Makes the pool hold exactly these engine addresses. */
+  /**
+   * @param removalGraceMs how long an engine may be missing from discovery before it is
+   * removed: a store that restarts empty, or blinks, must not empty the cluster.
+   */
+  constructor(
+    private readonly opts: EngineOptions,
+    private readonly removalGraceMs = 0,
+  ) {}
+
+  /** Makes the pool hold these engine addresses (engines no longer listed leave after the grace). */
   update(addrs: string[]): void {
     const want = new Set(addrs);
     for (const [addr, engine] of this.engines) {
-      if (!want.has(addr)) {
+      if (want.has(addr) || this.leaving.has(addr)) continue;
+      const remove = (): void => {
+        this.leaving.delete(addr);
         log.info('Removing engine', { addr, name: engine.name });
         engine.stop();
         this.engines.delete(addr);
+      };
+      if (this.removalGraceMs <= 0) remove();
+      else this.leaving.set(addr, setTimeout(remove, this.removalGraceMs));
+    }
+    for (const addr of want) {
+      const timer = this.leaving.get(addr);
+      if (timer) {
+        clearTimeout(timer);
+        this.leaving.delete(addr);
       }
     }
     for (const addr of want) {
@@ -155,6 +176,8 @@ export class EnginePool {
   }
 
   close(): void {
+    for (const t of this.leaving.values()) clearTimeout(t);
+    this.leaving.clear();
     for (const e of this.engines.values()) e.stop();
     this.engines.clear();
   }

@@ -30,6 +30,7 @@ export interface ContainerSummary {
 export interface PortBinding {
   HostIp?: string;
   HostPort?: string;
+  [key: string]: unknown;
 }
 
 export interface ContainerInspect {
@@ -43,6 +44,7 @@ export interface ContainerInspect {
     Memory?: number;
     NetworkMode?: string;
     PortBindings?: Record<string, PortBinding[] | null> | null;
+    [key: string]: unknown;
   };
   Image: string;
   [key: string]: unknown;

@@ -782,9 +782,11 @@ class Node implements RaftNode {
     if (pr === undefined) return;
     pr.recentActive = true;
     if (pr.state === 'probe') pr.probeSent = false;
-    // A full pipeline with the follower still answering means responses were lost; fall
-    // back to probing rather than waiting for acknowledgements that will never come.
-    else if (pr.state === 'replicate' && pr.isPaused()) pr.becomeProbe();
+    // The follower answers heartbeats but its match has not moved over a whole heartbeat
+    // round while entries are outstanding: an AppendEntries or its answer was lost. Fall
+    // back to probing, which resends; waiting would stall it until the next proposal.
+    else if (pr.state === 'replicate' && pr.match < this.log.lastIndex() && pr.match === pr.matchAtHeartbeat) pr.becomeProbe();
+    pr.matchAtHeartbeat = pr.match;
     if (pr.match < this.log.lastIndex()) this.sendAppends(pr, false);
     if (m.readSeq > pr.readAck) {
       pr.readAck = m.readSeq;

@@ -19,6 +19,8 @@ export class Progress implements PeerProgress {
   snapshotTicks = 0;
   /** Heard from since the last check-quorum round. */
   recentActive = false;
+  /** Match index when the previous heartbeat answer came: no progress between two means loss. */
+  matchAtHeartbeat = -1;
   /** Newest ReadIndex round this follower has acknowledged. */
   readAck = 0;
 

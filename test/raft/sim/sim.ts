@@ -42,6 +42,8 @@ const TICK_MS = 100;
 const ELECTION_TICKS = 10;
 const HEARTBEAT_TICKS = 1;
 const CLIENT_TIMEOUT_MS = 3000;
+/** Clients stop this long before the end, so that convergence can be checked. */
+const QUIET_MS = 3000;
 const KEYS = ['a', 'b', 'c'];
 
 type SimEvent =
@@ -685,6 +687,7 @@ class Simulation {
   private clientStep(clientId: number): void {
     const client = this.clients[clientId - 1];
     if (client === undefined || client.current !== null) return;
+    if (this.now > this.chaosMs + this.calmMs - QUIET_MS) return;
     const node = this.work.pick(this.ids);
     const key = this.work.pick(KEYS);
     const r = this.work.next();
@@ -789,7 +792,18 @@ class Simulation {
   private finalChecks(): void {
     this.checkLogMatching();
     if (this.violations.length > 0) return;
-    if (this.leaderNode() === null) this.violation(`liveness: no leader ${this.calmMs}ms after the faults stopped`);
+    const leader = this.leaderNode();
+    if (leader === null) this.violation(`liveness: no leader ${this.calmMs}ms after the faults stopped`);
+    else {
+      // Clients went quiet before the end: every member must have caught up with the leader.
+      const ls = leader.raft.status();
+      for (const id of [...ls.membership.voters, ...ls.membership.learners]) {
+        const st = this.nodes.get(id)?.raft.status();
+        if (st !== undefined && (st.commit !== ls.commit || st.lastIndex !== ls.lastIndex)) {
+          this.violation(`liveness: ${id} stuck at commit ${st.commit}/last ${st.lastIndex}, leader ${leader.id} at ${ls.commit}/${ls.lastIndex}`);
+        }
+      }
+    }
     for (const op of this.ops) if (!op.done) this.abandon(op);
     const byKey = new Map<string, Operation<KvInput, string | null>[]>();
     for (const h of this.history) {

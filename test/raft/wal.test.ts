@@ -1,0 +1,131 @@
+// The on-disk WAL: round trips, and what a torn or corrupted tail does on reopen.
+
+import { strict as assert } from 'node:assert';
+import { mkdtemp, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { Entry } from '../../src/raft/core/index.js';
+import { Wal } from '../../src/raft/wal/wal.js';
+
+const cmd = (index: number, term: number, text: string): Entry => ({ kind: 'command', index, term, data: new TextEncoder().encode(text) });
+
+async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'raft-wal-'));
+  try {
+    await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+test('wal: records survive a reopen, later entries replace a conflicting suffix', () =>
+  withDir(async (dir) => {
+    const { wal, storage, truncatedBytes } = await Wal.open(dir);
+    assert.equal(truncatedBytes, 0);
+    assert.equal(storage.entries.length, 0);
+    await wal.append([
+      { kind: 'entries', entries: [cmd(1, 1, 'a'), cmd(2, 1, 'b'), cmd(3, 1, 'c')] },
+      { kind: 'hardState', hardState: { term: 1, vote: 'n1', commit: 1 } },
+    ]);
+    await wal.append([{ kind: 'entries', entries: [cmd(3, 2, 'C'), cmd(4, 2, 'd')] }]);
+    await wal.sync();
+    await wal.close();
+    const again = await Wal.open(dir);
+    assert.deepEqual(
+      again.storage.entries.map((e) => [e.index, e.term]),
+      [
+        [1, 1],
+        [2, 1],
+        [3, 2],
+        [4, 2],
+      ],
+    );
+    const e3 = again.storage.entries[2];
+    assert.equal(e3?.kind === 'command' ? new TextDecoder().decode(e3.data) : null, 'C');
+    assert.deepEqual(again.storage.hardState, { term: 1, vote: 'n1', commit: 1 });
+    await again.wal.close();
+  }));
+
+test('wal: a torn last record is detected, cut off, and appending continues after the good prefix', () =>
+  withDir(async (dir) => {
+    const { wal } = await Wal.open(dir);
+    await wal.append([{ kind: 'entries', entries: [cmd(1, 1, 'a')] }]);
+    await wal.append([{ kind: 'hardState', hardState: { term: 1, vote: null, commit: 1 } }]);
+    await wal.append([{ kind: 'entries', entries: [cmd(2, 1, 'b')] }]);
+    await wal.sync();
+    await wal.close();
+    const full = (await stat(join(dir, 'wal'))).size;
+    // The crash tore the last write three bytes short.
+    await truncate(join(dir, 'wal'), full - 3);
+    const torn = await Wal.open(dir);
+    assert.ok(torn.truncatedBytes > 0);
+    assert.deepEqual(
+      torn.storage.entries.map((e) => e.index),
+      [1],
+    );
+    assert.equal(torn.storage.hardState.commit, 1);
+    await torn.wal.append([{ kind: 'entries', entries: [cmd(2, 2, 'b2')] }]);
+    await torn.wal.sync();
+    await torn.wal.close();
+    const after = await Wal.open(dir);
+    assert.equal(after.truncatedBytes, 0);
+    assert.deepEqual(
+      after.storage.entries.map((e) => [e.index, e.term]),
+      [
+        [1, 1],
+        [2, 2],
+      ],
+    );
+    await after.wal.close();
+  }));
+
+test('wal: a record whose bytes fail the checksum ends the log there', () =>
+  withDir(async (dir) => {
+    const { wal } = await Wal.open(dir);
+    await wal.append([{ kind: 'entries', entries: [cmd(1, 1, 'a')] }]);
+    await wal.append([{ kind: 'entries', entries: [cmd(2, 1, 'bbbbbbbb')] }]);
+    await wal.sync();
+    await wal.close();
+    const path = join(dir, 'wal');
+    const data = await readFile(path);
+    // Flip one byte inside the last record's payload (a sector written half-way).
+    const flipped = Buffer.from(data);
+    const i = flipped.indexOf('YmJi'); // base64 of "bbb"
+    assert.ok(i > 0);
+    flipped[i] = flipped[i] === 0x41 ? 0x42 : 0x41;
+    await writeFile(path, flipped);
+    const opened = await Wal.open(dir);
+    assert.deepEqual(
+      opened.storage.entries.map((e) => e.index),
+      [1],
+    );
+    assert.ok(opened.truncatedBytes > 0);
+    assert.ok((await stat(path)).size < data.length);
+    await opened.wal.close();
+  }));
+
+test('wal: rewrite after a snapshot keeps only the snapshot and the entries after it', () =>
+  withDir(async (dir) => {
+    const { wal } = await Wal.open(dir);
+    const entries = Array.from({ length: 50 }, (_, i) => cmd(i + 1, 1, `v${i + 1}`));
+    await wal.append([{ kind: 'entries', entries }]);
+    const snapshot = { meta: { index: 40, term: 1, membership: { voters: ['n1'], learners: [] } }, data: new TextEncoder().encode('state@40') };
+    await wal.append([{ kind: 'snapshot', snapshot }]);
+    await wal.sync();
+    const before = (await stat(join(dir, 'wal'))).size;
+    await wal.rewrite({ hardState: { term: 1, vote: 'n1', commit: 50 }, snapshot, entries: entries.slice(40) });
+    await wal.append([{ kind: 'entries', entries: [cmd(51, 1, 'v51')] }]);
+    await wal.sync();
+    await wal.close();
+    assert.ok((await stat(join(dir, 'wal'))).size < before);
+    const again = await Wal.open(dir);
+    assert.equal(again.storage.snapshot?.meta.index, 40);
+    assert.equal(new TextDecoder().decode(again.storage.snapshot?.data), 'state@40');
+    assert.deepEqual(
+      again.storage.entries.map((e) => e.index),
+      Array.from({ length: 11 }, (_, i) => 41 + i),
+    );
+    assert.equal(again.storage.hardState.commit, 50);
+    await again.wal.close();
+  }));

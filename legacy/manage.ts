@@ -31,6 +31,46 @@ export interface ManageOptions {
   replication?: { advertise: string; ttlMs: number };
 }
 
+/** Consecutive failed pings after which a replica takes the lock from the primary. */
+const primaryDeadAfter = 3;
+const primaryPingMs = 1000;
+
+/**
+ * A replica pings the primary every second; when it stops answering three times in a
+ * row, the replica breaks its lock so that a new primary is elected in seconds instead
+ * of after the lock's TTL (a Consul session may live up to twice its TTL). A primary cut
+ * off only from this replica loses the lock too and steps down at its next renewal.
+ */
+async function watchPrimary(ctx: ApiContext, breakLock: (primary: string) => Promise<boolean>, signal: AbortSignal): Promise<void> {
+  let failures = 0;
+  let watched: string | undefined;
+  while (!signal.aborted) {
+    await new Promise((r) => setTimeout(r, primaryPingMs));
+    const primary = ctx.manager.role === 'replica' ? ctx.manager.primary : undefined;
+    if (!primary || !ctx.primaryClient) {
+      failures = 0;
+      continue;
+    }
+    if (primary !== watched) {
+      watched = primary;
+      failures = 0;
+    }
+    const ping = ctx
+      .primaryClient(primary)
+      .request('GET', '/_ping')
+      .then((r) => r.status === 200)
+      .catch(() => false);
+    // A hung primary counts as dead as surely as a refused connection.
+    const answered = await Promise.race([ping, new Promise<boolean>((r) => setTimeout(() => r(false), primaryPingMs))]);
+    failures = answered ? 0 : failures + 1;
+    if (failures >= primaryDeadAfter) {
+      failures = 0;
+      const broke = await breakLock(primary).catch(() => false);
+      if (broke) log.warn('The primary manager stopped answering: released its lock for a new election', { primary });
+    }
+  }
+}
+
 export interface Manager {
   /** The addresses actually listened on (with the real port when 0 was asked for). */
   addresses: string[];
@@ -96,6 +136,7 @@ export async function startManager(opts: ManageOptions, signal: AbortSignal): Pr
           log.info(held ? 'Leader Election: Cluster leadership acquired' : 'Leader Election: Cluster leadership lost', { advertise });
         }
       })().catch((err: unknown) => log.error('campaigning for the primary lock failed', { error: (err as Error).message })),
+      watchPrimary(ctx, leadership.breakLock, signal),
     );
   }
   const servers: http.Server[] = [];

@@ -157,6 +157,14 @@ export function consulStore(endpoints: string[], opts: KvOptions): KvStore {
       }
     },
 
+    async breakLock(key: string, value: string): Promise<boolean> {
+      const item = await consul.kv.get(key);
+      if (!isItem(item) || item.Value !== value || !item.Session) return false;
+      // Destroying the holder's session deletes the key (behavior "delete").
+      await consul.session.destroy(item.Session);
+      return true;
+    },
+
     async close(): Promise<void> {
       for (const w of watches) w.end();
       watches.clear();

@@ -27,6 +27,8 @@ export interface Discovery {
   leadership?: {
     campaign(value: string, ttlMs: number, signal: AbortSignal): AsyncIterable<boolean>;
     watchLeader(signal: AbortSignal): AsyncIterable<string | undefined>;
+    /** Takes the lock from a primary found dead (false when the store cannot, or it moved on). */
+    breakLock(primary: string): Promise<boolean>;
   };
   close?(): Promise<void>;
 }

@@ -48,6 +48,12 @@ export interface KvStore {
    * loses the lock within about ttlMs. Aborting `signal` releases the lock at once.
    */
   campaign(key: string, value: string, ttlMs: number, signal: AbortSignal): AsyncIterable<boolean>;
+  /**
+   * Removes the lock at `key` if it is still held with `value` (whatever the holder's
+   * session or lease), so that the campaigns waiting on it run at once. For a holder
+   * that others have found dead before its TTL ran out. Resolves true when it removed it.
+   */
+  breakLock?(key: string, value: string): Promise<boolean>;
   /** The value at `key` now and after every change (undefined when absent). Survives store outages as watchTree does. */
   watchKey(key: string, signal: AbortSignal): AsyncIterable<string | undefined>;
   close(): Promise<void>;

@@ -13,7 +13,8 @@ export interface ManagerProcess {
 }
 
 export async function startManager(args: string[]): Promise<ManagerProcess> {
-  const child = spawn(process.execPath, [swarmBin, 'manage', '-H', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const listen = args.includes('-H') ? [] : ['-H', '127.0.0.1:0'];
+  const child = spawn(process.execPath, [swarmBin, 'manage', ...listen, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   const host = await new Promise<string>((resolve, reject) => {
     const onData = (d: Buffer): void => {
@@ -39,4 +40,28 @@ export async function startManager(args: string[]): Promise<ManagerProcess> {
       clearTimeout(t);
     },
   };
+}
+
+export interface SwarmProcess {
+  child: ChildProcess;
+  log: () => string;
+  /** SIGTERM (a clean leave), waiting for the exit. */
+  stop(): Promise<void>;
+  /** SIGKILL (a crash), waiting for the exit. */
+  kill(): Promise<void>;
+}
+
+/** Any other `swarm` command (join, list) as a child process. */
+export function spawnSwarm(args: string[]): SwarmProcess {
+  const child = spawn(process.execPath, [swarmBin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stdout.on('data', (d: Buffer) => (log += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (log += d.toString()));
+  const exited = new Promise<void>((r) => child.on('exit', () => r()));
+  const end = async (sig: NodeJS.Signals): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill(sig);
+    await exited;
+  };
+  return { child, log: () => log, stop: () => end('SIGTERM'), kill: () => end('SIGKILL') };
 }

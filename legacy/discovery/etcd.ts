@@ -215,7 +215,12 @@ export function createEtcdStore(endpoints: string[], opts: KvOptions): KvStore {
    * still hears 'reconnected' and re-reads, and 'broken' when etcd cancelled the watch
    * (compacted revision): then it re-reads and opens a new one.
    */
-  function openWatch(target: { key: string } | { prefix: string }, startRevision: string, onNote: (note: WatchNote) => void): WatchHandle {
+  function openWatch(
+    target: { key: string } | { prefix: string },
+    startRevision: string,
+    stop: AbortSignal,
+    onNote: (note: WatchNote) => void,
+  ): WatchHandle {
     const builder = client.watch();
     if ('key' in target) builder.key(target.key);
     else builder.prefix(target.prefix);
@@ -241,7 +246,15 @@ export function createEtcdStore(endpoints: string[], opts: KvOptions): KvStore {
       log.debug('etcd watch cancelled by the server', { err: errText(err) });
       onNote('broken');
     });
-    return { close: () => cancelWatch(watcher) };
+    // Ended by the signal even when the generator that opened it is never resumed.
+    const onStop = (): void => void cancelWatch(watcher);
+    stop.addEventListener('abort', onStop, { once: true });
+    return {
+      close: () => {
+        stop.removeEventListener('abort', onStop);
+        return cancelWatch(watcher);
+      },
+    };
   }
 
   /** Detaches a watcher; bounded, since a stream half-way through reconnecting may never answer the cancel. */
@@ -280,7 +293,7 @@ export function createEtcdStore(endpoints: string[], opts: KvOptions): KvStore {
       }
       const wake = new Wakeup();
       let broken = false;
-      const watch = openWatch(target, plusOne(first.revision), (note) => {
+      const watch = openWatch(target, plusOne(first.revision), stop, (note) => {
         if (note === 'broken') broken = true;
         wake.notify();
       });
@@ -439,7 +452,7 @@ export function createEtcdStore(endpoints: string[], opts: KvOptions): KvStore {
         }
         delay = BACKOFF_FIRST_MS;
         const wake = new Wakeup();
-        const watch = openWatch({ key }, plusOne(revision), () => wake.notify());
+        const watch = openWatch({ key }, plusOne(revision), stop, () => wake.notify());
         if (!won) {
           campaignLeases.delete(lease);
           lease.revoke().catch(() => undefined);
@@ -463,6 +476,8 @@ export function createEtcdStore(endpoints: string[], opts: KvOptions): KvStore {
             wake.notify();
           }
         }, Math.max(100, Math.min(1000, ttlMs / 4)));
+        const stopCheck = (): void => clearInterval(check);
+        stop.addEventListener('abort', stopCheck, { once: true });
         try {
           yield true;
           while (!stop.aborted && !lost) {
@@ -477,6 +492,7 @@ export function createEtcdStore(endpoints: string[], opts: KvOptions): KvStore {
             }
           }
         } finally {
+          stop.removeEventListener('abort', stopCheck);
           clearInterval(check);
           await watch.close();
         }

@@ -240,6 +240,7 @@ export function kvConformance(name: string, start: () => Promise<KvHarness>, opt
         assert.equal(await ch.next(1000), TIMEOUT);
         await dying.close();
         const began = Date.now();
+        await cd.end();
         assert.equal(await ch.next(expiryBound), true, 'the lock of a dead holder was never freed');
         const took = Date.now() - began;
         const stopW = new AbortController();

@@ -22,10 +22,14 @@ function closeAll(): void {
 }
 
 function onSignal(sig: NodeJS.Signals): void {
+  // Counted before closing: closing the last testbed uninstalls this listener.
+  const alone = process.listenerCount(sig) === 1;
   closeAll();
-  if (process.listenerCount(sig) === 1) {
+  if (alone) {
     uninstall();
-    process.kill(process.pid, sig);
+    // Re-raised on the next turn: until then Node still has its handler installed and
+    // would swallow the signal.
+    setImmediate(() => process.kill(process.pid, sig));
   }
 }
 

@@ -6,7 +6,28 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { kvKey, type KvEntry, type KvStore } from '../../legacy/discovery/kv.js';
+
+const kvModule = new URL('../../legacy/discovery/kv.js', import.meta.url).href;
+
+/**
+ * A node process that registers `node` and campaigns for `lock` with the given TTL, says
+ * "ready" once it holds the lock, and keeps renewing until it is killed.
+ */
+const childScript = `
+const [kvModule, storeModule, scheme, endpoints, node, lock, ttl] = JSON.parse(process.argv[1]);
+const { kvStoreFactory } = await import(kvModule);
+await import(storeModule);
+const store = kvStoreFactory(scheme)(endpoints, { timeoutMs: 2000 });
+const renew = () => store.putWithTtl(node, 'child', ttl).catch(() => undefined);
+await renew();
+setInterval(renew, ttl / 3);
+for await (const held of store.campaign(lock, 'child', ttl, new AbortController().signal)) {
+  if (held) process.stdout.write('ready\\n');
+}
+`;
 
 export interface KvHarness {
   /** A store connected to the running server. */
@@ -19,6 +40,12 @@ export interface KvHarness {
   recover(): Promise<void>;
   /** Closes the stores the harness made and stops the server. */
   close(): Promise<void>;
+  /**
+   * How a separate process makes the same store: the module that registers it (file URL)
+   * and the scheme and endpoints to pass to its factory. Used to SIGKILL a registered
+   * engine and a primary for real.
+   */
+  child: { module: string; scheme: string; endpoints: string[] };
 }
 
 export interface ConformanceOptions {
@@ -253,6 +280,41 @@ export function kvConformance(name: string, start: () => Promise<KvHarness>, opt
         process.stderr.write(`# ${name}: dead holder's lock taken over after ${took} ms (TTL ${ttl} ms)\n`);
       } finally {
         stop.abort();
+      }
+    });
+
+    test('a process killed with SIGKILL: its registration and its lock go within about the TTL', async () => {
+      const p = prefix();
+      const dir = nodes(p);
+      const node = kvKey(dir, '10.0.0.40:2375');
+      const lock = leader(p);
+      const child = spawn(process.execPath, ['--input-type=module', '-e', childScript, JSON.stringify([kvModule, h.child.module, h.child.scheme, h.child.endpoints, node, lock, ttl])], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      const stop = new AbortController();
+      try {
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        await eventually('the child holds the lock', 20_000, () => Promise.resolve(out.includes('ready')));
+        assert.deepEqual(keysOf(await h.store.list(dir)), [node]);
+        const heir = h.connect();
+        const ch = new Pull(heir.campaign(lock, '10.0.0.41:4000', ttl, stop.signal));
+        assert.equal(await ch.next(1000), TIMEOUT, 'elected while the child held the lock');
+        const exited = once(child, 'exit');
+        child.kill('SIGKILL');
+        await exited;
+        const began = Date.now();
+        const elected = ch.next(expiryBound);
+        await eventually('the killed engine unregistered', expiryBound, async () => (await h.store.list(dir)).length === 0);
+        const gone = Date.now() - began;
+        assert.equal(await elected, true, 'the lock of a killed primary was never freed');
+        const took = Date.now() - began;
+        process.stderr.write(`# ${name}: after SIGKILL the registration went in ~${gone} ms, the lock passed in ${took} ms (TTL ${ttl} ms)\n`);
+        stop.abort();
+        await ch.end();
+      } finally {
+        stop.abort();
+        child.kill('SIGKILL');
       }
     });
 

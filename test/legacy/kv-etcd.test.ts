@@ -16,6 +16,7 @@ kvConformance('etcd', async () => {
   return {
     store: connect(),
     connect,
+    child: { module: new URL('../../legacy/discovery/etcd.js', import.meta.url).href, scheme: 'etcd', endpoints: [server.endpoint] },
     outage: () => server.kill(),
     async recover() {
       await server.restart();

@@ -5,7 +5,6 @@
 // race; both files are written whole and then link()ed into place, which is atomic and
 // fails if the name exists.
 import { linkSync, mkdirSync, readFileSync, readdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
-import { slotPrefix } from './layout.js';
 import { slotNetnses } from './network.js';
 import { LOCK_ROOT, MAX_SLOT, childPath, slotLockPath } from './paths.js';
 import { isAlive, sleep, startTime } from './proc.js';
@@ -188,7 +187,7 @@ export async function acquireSlot(): Promise<number> {
         return slot;
       }
     }
-    throw new Error(`testbed: all ${MAX_SLOT} slots are taken (see \`testbed down\`); netns prefix ${slotPrefix(1)}...`);
+    throw new Error(`testbed: all ${MAX_SLOT} slots are taken; \`testbed ls\` lists them, \`testbed down\` frees those of dead owners`);
   });
 }
 

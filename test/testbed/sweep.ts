@@ -1,13 +1,16 @@
 // Removing everything a slot may hold, found from the slot number alone: what this
 // process started, or what a process that died (or was SIGKILLed) left behind. It is
 // synchronous on purpose: it also runs from process 'exit' and signal handlers.
-import { existsSync, readFileSync, readdirSync, rmSync, statSync, rmdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, lstatSync, readFileSync, readdirSync, rmSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
 import { cgroupPrefix } from './layout.js';
 import { netnsPath, removeSlotNetwork, slotLinks, slotNetnses, slotRules } from './network.js';
 import { slotDir } from './paths.js';
 import { allPids, cmdline, isAlive, killAllSync, netnsOf, run, sleepSync } from './proc.js';
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
+/** Where containerd 1.6 puts every shim's socket, whichever containerd started it. */
+const SHIM_SOCKET_DIR = '/run/containerd/s';
 
 /** Mount points at or below `dir`, deepest first (mountinfo escapes spaces as \040). */
 export function mountsUnder(dir: string): string[] {
@@ -107,6 +110,38 @@ export function slotProcesses(slot: number): number[] {
 }
 
 /**
+ * A SIGKILLed shim leaves its socket in /run/containerd/s, named by
+ * sha256(<containerd address>/<namespace>/<container id>). Recompute those names from the
+ * slot's engines and containers and remove them (dockerd's containerd namespace is "moby").
+ */
+function removeShimSockets(slot: number): void {
+  const dir = slotDir(slot);
+  let engines: string[];
+  try {
+    engines = readdirSync(dir).filter((name) => /^engine[0-9]+$/.test(name));
+  } catch {
+    return;
+  }
+  for (const engine of engines) {
+    const address = `${dir}/${engine}/exec/containerd/containerd.sock`;
+    let ids: string[];
+    try {
+      ids = readdirSync(`${dir}/${engine}/data/containers`).filter((name) => /^[0-9a-f]{64}$/.test(name));
+    } catch {
+      continue;
+    }
+    for (const id of ids) {
+      const socket = `${SHIM_SOCKET_DIR}/${createHash('sha256').update(`${address}/moby/${id}`).digest('hex')}`;
+      try {
+        if (lstatSync(socket).isSocket()) unlinkSync(socket);
+      } catch {
+        // the shim removed it itself
+      }
+    }
+  }
+}
+
+/**
  * Kills the slot's processes, unmounts and deletes its directory, removes its network
  * namespaces, links, iptables rules and cgroups. Idempotent. Throws if something stays.
  */
@@ -121,6 +156,7 @@ export function sweepSlot(slot: number, knownPids: number[] = []): void {
   }
   if (survivors.length > 0) problems.push(`processes still alive: ${survivors.join(', ')}`);
 
+  removeShimSockets(slot);
   const dir = slotDir(slot);
   for (const point of mountsUnder(dir)) {
     const r = run('umount', [point]);

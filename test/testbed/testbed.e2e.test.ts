@@ -77,7 +77,7 @@ for (const client of CLIENTS) {
   });
 }
 
-void test('a graceful stop and start keeps the engine\'s images and containers', { timeout: 180_000 }, async () => {
+void test('a graceful stop and start keeps the engine\'s name, images and containers; close removes running ones', { timeout: 180_000 }, async () => {
   const tb = await startTestbed({ engines: 1 });
   try {
     const [engine] = tb.engines;
@@ -90,9 +90,12 @@ void test('a graceful stop and start keeps the engine\'s images and containers',
     assert.equal(await docker(client, engine, 'inspect', '--format', '{{.Name}}', 'kept'), '/kept');
     assert.equal(await docker(client, engine, 'info', '--format', '{{.Name}}'), engine.name);
     assert.equal(await docker(client, engine, 'run', '--rm', 'busybox', 'echo', 'ok'), 'ok');
+    // Left running on purpose: close() must remove its processes, mounts and cgroups too.
+    await docker(client, engine, 'run', '-d', 'busybox', 'sleep', '600');
   } finally {
     await tb.close();
   }
+  assert.deepEqual(slotLeftovers(tb.id), []);
 });
 
 void test('testbeds started at the same time get distinct slots, subnets and names', { timeout: 180_000 }, async () => {

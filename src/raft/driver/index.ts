@@ -1,0 +1,7 @@
+// The raft node host: import from here.
+export { DEFAULT_TUNING, RaftDriver } from './driver.js';
+export type { Applied, Bootstrap, DriverOptions, DriverStatus, StateMachine, Transport, Tuning } from './driver.js';
+export type { AddressBook } from './envelope.js';
+export { RaftError } from './errors.js';
+export type { LeaderHint, RaftErrorCode } from './errors.js';
+export { forceNewClusterStorage } from './force.js';

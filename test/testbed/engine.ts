@@ -61,10 +61,13 @@ export function httpStatus(target: { socketPath: string } | { host: string; port
   });
 }
 
-/** The last `lines` lines of a log file, for error messages. */
+/** dockerd's gRPC chatter and containerd's plugin loading: never the reason it failed. */
+const NOISE = /module=grpc|loading plugin|skip loading plugin/;
+
+/** The last `lines` meaningful lines of a log file, for error messages. */
 export function logTail(file: string, lines = 25): string {
   try {
-    const text = readFileSync(file, 'utf8').trimEnd().split('\n');
+    const text = readFileSync(file, 'utf8').trimEnd().split('\n').filter((line) => !NOISE.test(line));
     return text.slice(-lines).join('\n');
   } catch (err) {
     return `(no log: ${String(err)})`;
@@ -81,10 +84,11 @@ export class Engine implements EngineHost {
   readonly netns: string;
   readonly labels: Record<string, string>;
   readonly socketUrl: string;
+  /** Path of the engine's unix socket. */
+  readonly socketPath: string;
   readonly logFile: string;
 
   private readonly config: EngineConfig;
-  private readonly socketPath: string;
   private readonly pidfile: string;
   private readonly execRoot: string;
   private readonly dataRoot: string;

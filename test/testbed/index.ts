@@ -156,7 +156,7 @@ export async function startTestbed(opts: TestbedOptions): Promise<Testbed> {
 
     if (tar !== undefined) {
       const path = await tar;
-      await Promise.all(engines.map((engine) => importBusybox(engine.socketUrl.slice('unix://'.length), path)));
+      await Promise.all(engines.map((engine) => importBusybox(engine.socketPath, path)));
       log(`testbed ${slot}: busybox:latest imported in ${Date.now() - started} ms`);
     }
     return testbed;

@@ -151,10 +151,14 @@ export function listSlots(): SlotInfo[] {
  * Returns the slots it cleaned.
  */
 export async function reclaimSlots(all = false): Promise<number[]> {
-  return withMutex(() => reclaimLocked(all));
+  return withMutex(() => {
+    const { cleaned, errors } = reclaimLocked(all);
+    if (errors.length > 0) throw new Error(errors.join('\n'));
+    return cleaned;
+  });
 }
 
-function reclaimLocked(all: boolean): number[] {
+function reclaimLocked(all: boolean): { cleaned: number[]; errors: string[] } {
   const cleaned: number[] = [];
   const errors: string[] = [];
   for (const info of listSlots()) {
@@ -166,28 +170,36 @@ function reclaimLocked(all: boolean): number[] {
       else unlinkSync(path);
       cleaned.push(info.slot);
     } catch (err) {
-      errors.push(String(err));
+      // The dead owner's lock stays: the slot is not handed out until a sweep succeeds.
+      errors.push(err instanceof Error ? err.message : String(err));
     }
   }
-  if (errors.length > 0) throw new Error(errors.join('\n'));
-  return cleaned;
+  return { cleaned, errors };
 }
 
 /** Takes the lowest free slot, after reclaiming those of dead owners. */
 export async function acquireSlot(): Promise<number> {
   return withMutex(() => {
-    reclaimLocked(false);
+    // A slot that cannot be swept keeps its lock and is skipped; its errors are reported
+    // only if no slot at all can be had.
+    const { errors } = reclaimLocked(false);
     for (let slot = 1; slot <= MAX_SLOT; slot++) {
-      const path = slotLockPath(slot);
       // Leftovers without a lock (e.g. /run was wiped but not the netns): not free.
       if (slotNetnses(slot).length > 0) continue;
-      if (createLock(path)) {
+      const path = slotLockPath(slot);
+      if (!createLock(path)) continue;
+      try {
         // Whatever a previous owner left under this slot's names goes first.
         sweepSlot(slot);
         return slot;
+      } catch (err) {
+        errors.push(err instanceof Error ? err.message : String(err));
+        unlinkSync(path);
       }
     }
-    throw new Error(`testbed: all ${MAX_SLOT} slots are taken; \`testbed ls\` lists them, \`testbed down\` frees those of dead owners`);
+    throw new Error(
+      `testbed: no free slot among ${MAX_SLOT}; \`testbed ls\` lists them, \`testbed down\` frees those of dead owners${errors.length > 0 ? `\n${errors.join('\n')}` : ''}`,
+    );
   });
 }
 

@@ -122,7 +122,17 @@ export class Engine implements EngineHost {
     return child?.pid !== undefined && child.exitCode === null && child.signalCode === null && isAlive(child.pid);
   }
 
-  async start(): Promise<void> {
+  private starting: Promise<void> | undefined;
+
+  start(): Promise<void> {
+    // Two callers racing must not spawn two dockerds on one data root.
+    this.starting ??= this.startOnce().finally(() => {
+      this.starting = undefined;
+    });
+    return this.starting;
+  }
+
+  private async startOnce(): Promise<void> {
     if (this.running()) return;
     const { layout } = this.config;
     mkdirSync(layout.dir, { recursive: true });

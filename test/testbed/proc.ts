@@ -78,10 +78,23 @@ export function signal(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
-/** SIGKILLs every pid and waits (synchronously) until none is alive. Returns the survivors. */
+/** Process group of a live process (proc(5) field 5). */
+function processGroup(pid: number): number | undefined {
+  const group = Number(statFields(pid)?.[2]);
+  return Number.isInteger(group) && group > 0 ? group : undefined;
+}
+
+/**
+ * SIGKILLs every pid (and the whole group of those that lead one: everything here is
+ * started detached) and waits synchronously until none is alive. Returns the survivors.
+ */
 export function killAllSync(pids: Iterable<number>, timeoutMs = 5000): number[] {
+  const ownGroup = processGroup(process.pid);
   const targets = [...new Set(pids)].filter((pid) => pid > 1 && pid !== process.pid);
-  for (const pid of targets) signal(pid, 'SIGKILL');
+  for (const pid of targets) {
+    if (processGroup(pid) === pid && pid !== ownGroup) signal(-pid, 'SIGKILL');
+    signal(pid, 'SIGKILL');
+  }
   const deadline = Date.now() + timeoutMs;
   let alive = targets.filter(isAlive);
   while (alive.length > 0 && Date.now() < deadline) {

@@ -1,0 +1,138 @@
+// The wire form of the core's messages, and how many of them share one gRPC message.
+//
+// A message is JSON with byte arrays as {"$b64": ...}: the union in core/types.ts is
+// plain data, and one encoding (the WAL's) keeps the two easy to read side by side.
+// A frame (one gRPC message) is a run of records [kind u8][length u32 LE][bytes]:
+//   kind 0: one whole message;  1: a part of a message, more follow;  2: its last part.
+// Parts let a message larger than a frame (a snapshot) cross without raising the frame
+// limit, so the receiver's per-frame allocation stays bounded while the reassembled size
+// has its own, larger limit.
+
+import type { Message } from '../core/index.js';
+
+const WHOLE = 0;
+const PART = 1;
+const LAST = 2;
+const RECORD_HEADER = 5;
+
+const TYPES: ReadonlySet<string> = new Set<Message['type']>([
+  'preVote',
+  'preVoteResp',
+  'vote',
+  'voteResp',
+  'append',
+  'appendAck',
+  'appendReject',
+  'heartbeat',
+  'heartbeatResp',
+  'installSnapshot',
+  'timeoutNow',
+  'propose',
+  'readIndex',
+  'readIndexResp',
+]);
+
+export function encodeMessage(m: Message): Buffer {
+  return Buffer.from(
+    JSON.stringify(m, (_key, value: unknown) => (value instanceof Uint8Array ? { $b64: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') } : value)),
+  );
+}
+
+export function decodeMessage(bytes: Buffer): Message {
+  const parsed: unknown = JSON.parse(bytes.toString('utf8'), (_key, value: unknown) => {
+    if (typeof value === 'object' && value !== null && '$b64' in value) {
+      const b64 = (value as { $b64: unknown }).$b64;
+      if (typeof b64 === 'string') {
+        const buf = Buffer.from(b64, 'base64');
+        return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+      }
+    }
+    return value;
+  });
+  if (typeof parsed !== 'object' || parsed === null) throw new Error('raft transport: message is not an object');
+  const r = parsed as Record<string, unknown>;
+  if (typeof r.type !== 'string' || !TYPES.has(r.type) || typeof r.from !== 'string' || typeof r.to !== 'string') {
+    throw new Error('raft transport: not a raft message');
+  }
+  // Peers are members of the cluster (authenticated by TLS where enabled): past the
+  // discriminant and addressing, the shape is what encodeMessage wrote.
+  return parsed as Message;
+}
+
+/** Packs encoded messages into frames of at most maxFrameBytes, splitting any that are larger. */
+export function packFrames(messages: readonly Buffer[], maxFrameBytes: number): Buffer[] {
+  const room = maxFrameBytes - RECORD_HEADER;
+  if (room <= 0) throw new Error('raft transport: frame limit too small');
+  const frames: Buffer[] = [];
+  let parts: Buffer[] = [];
+  let size = 0;
+  const push = (kind: number, body: Buffer): void => {
+    if (size + RECORD_HEADER + body.length > maxFrameBytes && parts.length > 0) {
+      frames.push(Buffer.concat(parts));
+      parts = [];
+      size = 0;
+    }
+    const head = Buffer.allocUnsafe(RECORD_HEADER);
+    head[0] = kind;
+    head.writeUInt32LE(body.length, 1);
+    parts.push(head, body);
+    size += RECORD_HEADER + body.length;
+  };
+  for (const m of messages) {
+    if (m.length <= room) {
+      push(WHOLE, m);
+      continue;
+    }
+    for (let at = 0; at < m.length; at += room) {
+      const end = Math.min(m.length, at + room);
+      push(end === m.length ? LAST : PART, m.subarray(at, end));
+    }
+  }
+  if (parts.length > 0) frames.push(Buffer.concat(parts));
+  return frames;
+}
+
+/** Reassembles messages from the frames of one stream, in order. */
+export class FrameReader {
+  private partial: Buffer[] = [];
+  private partialBytes = 0;
+
+  constructor(private readonly maxMessageBytes: number) {}
+
+  /** Returns the complete messages in this frame; throws on malformed or oversized input. */
+  read(frame: Buffer): Buffer[] {
+    const out: Buffer[] = [];
+    let at = 0;
+    while (at < frame.length) {
+      if (at + RECORD_HEADER > frame.length) throw new Error('raft transport: truncated frame record');
+      const kind = frame[at];
+      const len = frame.readUInt32LE(at + 1);
+      const end = at + RECORD_HEADER + len;
+      if (end > frame.length) throw new Error('raft transport: frame record overruns its frame');
+      const body = frame.subarray(at + RECORD_HEADER, end);
+      at = end;
+      switch (kind) {
+        case WHOLE:
+          if (this.partial.length > 0) throw new Error('raft transport: whole message inside a split one');
+          if (len > this.maxMessageBytes) throw new Error(`raft transport: message of ${len} bytes exceeds the limit of ${this.maxMessageBytes}`);
+          out.push(body);
+          break;
+        case PART:
+        case LAST:
+          this.partialBytes += len;
+          if (this.partialBytes > this.maxMessageBytes) throw new Error(`raft transport: message exceeds the limit of ${this.maxMessageBytes} bytes`);
+          // Copied: the frame's buffer is not ours to keep.
+          this.partial.push(Buffer.from(body));
+          if (kind === LAST) {
+            out.push(Buffer.concat(this.partial));
+            this.partial = [];
+            this.partialBytes = 0;
+          }
+          break;
+        default:
+          throw new Error(`raft transport: unknown frame record kind ${String(kind)}`);
+      }
+    }
+    return out;
+  }
+}

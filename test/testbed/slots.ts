@@ -85,7 +85,7 @@ function removeDeadLock(path: string, dead: LockOwner | undefined): boolean {
   return true;
 }
 
-const MUTEX = `${LOCK_ROOT}/alloc.lock`;
+const MUTEX = childPath(LOCK_ROOT, 'alloc.lock');
 
 async function withMutex<T>(fn: () => T): Promise<T> {
   const deadline = Date.now() + 60_000;

@@ -538,7 +538,7 @@ export function createZkStore(endpoints: string[], opts: KvOptions): KvStore {
     const wake = new Wakeup();
     const watcher = (): void => wake.notify();
     let lossTimer: NodeJS.Timeout | undefined;
-    let lost = false;
+    let lost: boolean;
     let held = false;
     const unsubscribe = s.subscribe((ev) => {
       switch (ev) {
@@ -577,7 +577,6 @@ export function createZkStore(endpoints: string[], opts: KvOptions): KvStore {
     let delay = BACKOFF_FIRST_MS;
     try {
       while (!stop.aborted) {
-        lost = false;
         let won = false;
         try {
           await createEphemeral(s, path, value);
@@ -611,6 +610,8 @@ export function createZkStore(endpoints: string[], opts: KvOptions): KvStore {
         }
 
         held = true;
+        // An expiry before this point shows as a node owned by another session below.
+        lost = false;
         yield true;
         while (!stop.aborted && !lost) {
           try {

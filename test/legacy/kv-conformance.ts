@@ -328,8 +328,12 @@ export function kvConformance(name: string, start: () => Promise<KvHarness>, opt
       const watcher = h.connect();
       const stop = new AbortController();
       const w = new Pull(watcher.watchTree(dir, stop.signal));
+      // A primary through the outage: it may lose the lock (unreachable past the TTL) but must hold it again after.
+      const lock = leader(dir);
+      const primary = new Pull(watcher.campaign(lock, '10.0.0.32:4000', ttl, stop.signal));
       try {
         await w.until('the engine before the outage', (l) => keysOf(l).includes(a), 10_000);
+        assert.equal(await primary.next(10_000), true);
         await h.outage();
         await assert.rejects(watcher.list(dir), 'list() answered while the store was down');
         const during = await w.next(3000);
@@ -339,8 +343,18 @@ export function kvConformance(name: string, start: () => Promise<KvHarness>, opt
         const both = await w.until('the engine added after recovery', (l) => keysOf(l).includes(b), 30_000);
         assert.ok(keysOf(both).includes(a), `the engine registered before the outage is missing: ${JSON.stringify(both)}`);
         for (const l of w.seen) assert.notDeepEqual(l, [], `an empty list was yielded: ${JSON.stringify(w.seen)}`);
+        const afterOutage = await primary.next(expiryBound);
+        if (afterOutage === false) await primary.until('the primary elected again', (v) => v, 30_000);
+        else assert.equal(afterOutage, TIMEOUT, 'elected twice without losing the lock in between');
+        const stopKey = new AbortController();
+        const k = new Pull(h.store.watchKey(lock, stopKey.signal));
+        await k.until("the primary's address after the outage", (v) => v === '10.0.0.32:4000', expiryBound);
+        stopKey.abort();
+        await k.end();
+        process.stderr.write(`# ${name}: the primary through the outage saw ${JSON.stringify(primary.seen)}\n`);
         stop.abort();
         await w.end();
+        await primary.end();
       } finally {
         stop.abort();
       }

@@ -161,11 +161,21 @@ export class Engine {
         if (this.failures >= this.opts.failureRetry) this.setState('unhealthy', message);
         else this.lastError = message;
       }
-      // Healthy engines refresh at a random point between min and max (so a large pool
-      // does not refresh in lockstep); failing ones retry quickly, then back off.
-      const delay = this.state === 'healthy' ? this.opts.refreshMinMs + Math.random() * (this.opts.refreshMaxMs - this.opts.refreshMinMs) : this.failures < this.opts.failureRetry ? 500 * this.failures : this.opts.refreshMinMs;
-      await this.sleepOrWake(delay, signal);
+      await this.sleepOrWake(this.nextDelay(), signal);
     }
+  }
+
+  /**
+   * Healthy engines refresh at a random point between min and max (so a large pool does
+   * not refresh in lockstep). A failing engine is retried quickly until it is declared
+   * unhealthy (seconds, not a refresh interval), and an unhealthy one is probed with a
+   * backoff capped at the minimum interval, so its return is seen soon.
+   */
+  private nextDelay(): number {
+    const { refreshMinMs, refreshMaxMs, failureRetry } = this.opts;
+    if (this.failures === 0) return refreshMinMs + Math.random() * (refreshMaxMs - refreshMinMs);
+    if (this.failures < failureRetry) return 500 * this.failures;
+    return Math.min(refreshMinMs, 1000 * 2 ** Math.min(10, this.failures - failureRetry));
   }
 
   private async sleepOrWake(ms: number, signal: AbortSignal): Promise<void> {

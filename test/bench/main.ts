@@ -1,8 +1,14 @@
 // `npm run bench -- [suite...]`: runs the named benchmark suites (all when none is named),
 // each printing `metric value unit` lines on stdout and its progress on stderr.
 import { benchLegacy } from './legacy.js';
+import { benchLegacyFailover } from './legacy-failover.js';
 
-const suites: Record<string, () => Promise<void>> = { legacy: benchLegacy };
+const suites: Record<string, () => Promise<void>> = {
+  legacy: async () => {
+    await benchLegacy();
+    await benchLegacyFailover();
+  },
+};
 
 const asked = process.argv.slice(2);
 const unknown = asked.filter((s) => !(s in suites));

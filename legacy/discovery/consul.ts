@@ -16,12 +16,8 @@ interface ConsulItem {
   Session?: string;
 }
 
-/** Consul refuses session TTLs under 10 s. */
-const minTtlSeconds = 10;
-
-function ttlText(ttlMs: number): string {
-  return `${Math.max(minTtlSeconds, Math.ceil(ttlMs / 1000))}s`;
-}
+/** Consul's default smallest session TTL (session_ttl_min); a server may allow less. */
+const consulMinTtlMs = 10_000;
 
 function isItems(v: unknown): v is ConsulItem[] {
   return Array.isArray(v);
@@ -44,13 +40,49 @@ export function consulStore(endpoints: string[], opts: KvOptions): KvStore {
     ? new https.Agent({ keepAlive: true, ca: opts.tls.ca, cert: opts.tls.cert, key: opts.tls.key })
     : new http.Agent({ keepAlive: true });
   const consul = new Consul({ host, port, secure: opts.tls !== undefined, agent });
+  let closed = false;
+
+  /**
+   * Every call to the agent: limited in time (a hung agent must not hang a campaign), and
+   * tried once more when a pooled connection turns out to be dead (after the agent
+   * restarted or a proxy dropped it), which is not an answer from Consul at all.
+   */
+  async function rpc<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    if (closed) throw new Error('the consul store is closed');
+    for (let attempt = 0; ; attempt++) {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        return await Promise.race([
+          fn(),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new Error(`consul did not answer ${what} within ${opts.timeoutMs} ms`)), opts.timeoutMs);
+          }),
+        ]);
+      } catch (err) {
+        const reset = /socket hang up|ECONNRESET|EPIPE/.test(errorText(err));
+        if (!reset || attempt > 0 || closed) throw err;
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+  }
+
   /** key -> the session that holds it (one per registered key, renewed by each put). */
   const sessions = new Map<string, string>();
   const watches = new Set<{ end(): void }>();
 
+  /**
+   * A session with the TTL asked for; if the server refuses it as too short (Consul's
+   * minimum is 10 s unless its operator lowered it), with the minimum instead.
+   */
   async function newSession(ttlMs: number, behavior: 'delete' | 'release', name: string): Promise<string> {
-    const { ID } = await consul.session.create({ name, ttl: ttlText(ttlMs), behavior, lockdelay: '0s' });
-    return ID;
+    const create = async (ms: number): Promise<string> => (await rpc('session create', () => consul.session.create({ name, ttl: `${Math.max(1, Math.ceil(ms / 1000))}s`, behavior, lockdelay: '0s' }))).ID;
+    try {
+      return await create(ttlMs);
+    } catch (err) {
+      if (ttlMs < consulMinTtlMs && /Invalid Session TTL/i.test(errorText(err))) return create(consulMinTtlMs);
+      throw err;
+    }
   }
 
   /** A blocking-query watch on a key (or a directory with recurse), as the newest value. */
@@ -84,7 +116,7 @@ export function consulStore(endpoints: string[], opts: KvOptions): KvStore {
       let id = sessions.get(key);
       if (id) {
         try {
-          await consul.session.renew(id);
+          await rpc('session renew', () => consul.session.renew(id ?? ''));
         } catch {
           id = undefined; // invalidated (expired, or the agent restarted): take a new one
         }
@@ -93,19 +125,20 @@ export function consulStore(endpoints: string[], opts: KvOptions): KvStore {
         id = await newSession(ttlMs, 'delete', `swarm-registration ${key}`);
         sessions.set(key, id);
       }
-      const ok = await consul.kv.set({ key, value, acquire: id });
+      const session = id;
+      const ok = await rpc('kv put', () => consul.kv.set({ key, value, acquire: session }));
       if (!ok) throw new Error(`consul refused the registration of ${key}: held by another session`);
     },
 
     async delete(key: string): Promise<void> {
       const id = sessions.get(key);
       sessions.delete(key);
-      await consul.kv.del(key);
-      if (id) await consul.session.destroy(id).catch(() => undefined);
+      await rpc('kv delete', () => consul.kv.del(key));
+      if (id) await rpc('session destroy', () => consul.session.destroy(id)).catch(() => undefined);
     },
 
     async list(dir: string): Promise<KvEntry[]> {
-      return children(dir, await consul.kv.get({ key: `${dir}/`, recurse: true }));
+      return children(dir, await rpc('kv list', () => consul.kv.get({ key: `${dir}/`, recurse: true })));
     },
 
     watchTree(dir: string, signal: AbortSignal): AsyncIterable<KvEntry[]> {
@@ -118,20 +151,21 @@ export function consulStore(endpoints: string[], opts: KvOptions): KvStore {
 
     async *campaign(key: string, value: string, ttlMs: number, signal: AbortSignal): AsyncGenerator<boolean> {
       const renewEvery = Math.max(1000, Math.floor(ttlMs / 3));
-      while (!signal.aborted) {
+      while (!signal.aborted && !closed) {
         let id: string | undefined;
         try {
           id = await newSession(ttlMs, 'delete', `swarm-leader ${value}`);
-          const acquired = await consul.kv.set({ key, value, acquire: id });
+          const session = id;
+          const acquired = await rpc('lock acquire', () => consul.kv.set({ key, value, acquire: session }));
           if (acquired) {
             yield true;
             // Hold: renew the session; a failed renewal or a key no longer ours is a lost lock.
             while (!signal.aborted) {
               await sleep(renewEvery, undefined, { signal }).catch(() => undefined);
               if (signal.aborted) break;
-              await consul.session.renew(id);
-              const now = await consul.kv.get(key);
-              if (!isItem(now) || now.Session !== id) throw new Error('the lock is no longer held by this manager');
+              await rpc('session renew', () => consul.session.renew(session));
+              const now = await rpc('kv get', () => consul.kv.get(key));
+              if (!isItem(now) || now.Session !== session) throw new Error('the lock is no longer held by this manager');
             }
           } else {
             // Someone holds it: wait until the key changes, then try again.
@@ -145,31 +179,35 @@ export function consulStore(endpoints: string[], opts: KvOptions): KvStore {
             signal.removeEventListener('abort', stop);
           }
         } catch (err) {
-          if (!signal.aborted) {
+          if (!signal.aborted && !closed) {
             log.warn('lost the primary lock or could not reach consul', { key, error: errorText(err) });
             yield false;
             await sleep(1000, undefined, { signal }).catch(() => undefined);
           }
         } finally {
           // Leaving (or losing) the lock at once: destroying the session deletes the key.
-          if (id) await consul.session.destroy(id).catch(() => undefined);
+          const held = id;
+          if (held) await rpc('session destroy', () => consul.session.destroy(held)).catch(() => undefined);
         }
       }
     },
 
     async breakLock(key: string, value: string): Promise<boolean> {
-      const item = await consul.kv.get(key);
-      if (!isItem(item) || item.Value !== value || !item.Session) return false;
+      const item = await rpc('kv get', () => consul.kv.get(key));
+      const holder = isItem(item) ? item.Session : undefined;
+      if (!isItem(item) || item.Value !== value || !holder) return false;
       // Destroying the holder's session deletes the key (behavior "delete").
-      await consul.session.destroy(item.Session);
+      await rpc('session destroy', () => consul.session.destroy(holder));
       return true;
     },
 
     async close(): Promise<void> {
       for (const w of watches) w.end();
       watches.clear();
-      await Promise.all([...sessions.values()].map((id) => consul.session.destroy(id).catch(() => undefined)));
+      // Registrations and locks are left to expire, as if the process had died: a manager
+      // that leaves cleanly aborts its campaign first, which releases its lock at once.
       sessions.clear();
+      closed = true;
       agent.destroy();
     },
   };

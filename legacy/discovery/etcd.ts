@@ -349,6 +349,13 @@ export function createEtcdStore(endpoints: string[], opts: KvOptions): KvStore {
       return (await range(dirPrefix(dir))).entries;
     },
 
+    async breakLock(key, value) {
+      // Only if it still holds the dead primary's address: a lock that moved on stays.
+      const k = cleanKey(key);
+      const res = await client.if(k, 'Value', '==', value).then(client.delete().key(k)).commit();
+      return res.succeeded;
+    },
+
     watchTree(dir, signal) {
       const prefix = dirPrefix(dir);
       return watchReads(

@@ -7,6 +7,8 @@ import { log } from '../../src/log.js';
 import { kvDiscovery } from './kv-discovery.js';
 // KV stores register themselves with the kv registry when loaded.
 import './consul.js';
+import './etcd.js';
+import './zk.js';
 
 export interface DiscoveryOptions {
   /** How often backends that poll (file://) look again, and how often join re-registers. */

@@ -81,7 +81,7 @@ export function kvDiscovery(scheme: string, rest: string, options: DiscoveryOpti
     leadership: {
       campaign: (value: string, ttlMs: number, signal: AbortSignal) => getStore().campaign(leaderKey(prefix), value, ttlMs, signal),
       watchLeader: (signal: AbortSignal) => getStore().watchKey(leaderKey(prefix), signal),
-      breakLock: async (primary: string) => (await getStore().breakLock?.(leaderKey(prefix), primary)) ?? false,
+      breakLock: (primary: string) => getStore().breakLock(leaderKey(prefix), primary),
     },
     async close() {
       await store?.close();

@@ -53,7 +53,7 @@ export interface KvStore {
    * session or lease), so that the campaigns waiting on it run at once. For a holder
    * that others have found dead before its TTL ran out. Resolves true when it removed it.
    */
-  breakLock?(key: string, value: string): Promise<boolean>;
+  breakLock(key: string, value: string): Promise<boolean>;
   /** The value at `key` now and after every change (undefined when absent). Survives store outages as watchTree does. */
   watchKey(key: string, signal: AbortSignal): AsyncIterable<string | undefined>;
   close(): Promise<void>;

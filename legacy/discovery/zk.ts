@@ -515,6 +515,24 @@ export function createZkStore(endpoints: string[], opts: KvOptions): KvStore {
       return campaign(znode(key), value, ttlMs, signal);
     },
 
+    async breakLock(key, value) {
+      // Only the node holding the dead primary's address, at the version read.
+      const s = reader();
+      const path = znode(key);
+      const stat = await exists(s, path);
+      if (stat === null) return false;
+      const data = await getData(s, path);
+      if (data.toString('utf8') !== value) return false;
+      try {
+        await remove(s, path, stat.version);
+        return true;
+      } catch (err) {
+        const code = zkCode(err);
+        if (code === Exception.NO_NODE || code === Exception.BAD_VERSION) return false;
+        throw err;
+      }
+    },
+
     async close() {
       if (closing.signal.aborted) return;
       closing.abort();

@@ -225,6 +225,25 @@ export function kvConformance(name: string, start: () => Promise<KvHarness>, opt
       }
     });
 
+    test('breakLock takes the lock only from the named holder; a waiting candidate is elected and the old holder learns it', async () => {
+      const key = leader(prefix());
+      const holderStore = h.connect();
+      const stop = new AbortController();
+      const holder = new Pull(holderStore.campaign(key, '10.0.0.50:4000', ttl, stop.signal));
+      try {
+        assert.equal(await holder.next(10_000), true);
+
+        assert.equal(await h.store.breakLock(key, '10.0.0.99:4000'), false, 'a lock held by someone else was broken');
+        const heir = new Pull(h.store.campaign(key, '10.0.0.51:4000', ttl, stop.signal));
+        assert.equal(await heir.next(1000), TIMEOUT, 'elected while the lock was held');
+        assert.equal(await h.store.breakLock(key, '10.0.0.50:4000'), true);
+        assert.equal(await heir.next(expiryBound), true, 'the waiting candidate was not elected after the lock was broken');
+        assert.equal(await holder.next(expiryBound), false, 'the holder did not learn that it lost the lock');
+      } finally {
+        stop.abort();
+      }
+    });
+
     test('campaign: first wins, second waits, first aborts -> second; watchKey follows the holder', async () => {
       const key = leader(prefix());
       const a = h.connect();

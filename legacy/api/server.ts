@@ -152,7 +152,10 @@ export function createApiServer(ctx: ApiContext, tls?: ServerTls): http.Server {
   };
   const base = { keepAlive: true, requestTimeout: 0, headersTimeout: 60_000 };
   const server: http.Server = tls
-    ? https.createServer({ ...base, cert: tls.cert, key: tls.key, ca: tls.ca, requestCert: tls.verify, rejectUnauthorized: tls.verify }, onRequest)
+    ? // allowHalfOpen: a hijacked client (docker run/attach/exec) half-closes its side when
+      // it has no more stdin and keeps reading the output. http.Server's sockets allow
+      // that by default; a TLS server's do not, and would end the output at once.
+      https.createServer({ ...base, allowHalfOpen: true, cert: tls.cert, key: tls.key, ca: tls.ca, requestCert: tls.verify, rejectUnauthorized: tls.verify }, onRequest)
     : http.createServer(base, onRequest);
   server.keepAliveTimeout = 60_000;
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {

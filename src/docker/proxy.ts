@@ -116,7 +116,13 @@ export function forwardUpgrade(req: IncomingMessage, client: Duplex, head: Buffe
     else client.destroy();
   });
   client.on('error', () => upstream.destroy());
-  upstream.on('close', () => client.destroy());
+  // The engine ended cleanly: pipe() has called client.end(), and output may still be
+  // queued in the client's socket (encrypted and flushed asynchronously under TLS):
+  // destroying now would drop the tail of the output. Close once it is flushed.
+  upstream.on('close', () => {
+    if (upstream.readableEnded && client.writable) client.end(() => client.destroy());
+    else client.destroy();
+  });
   client.on('close', () => upstream.destroy());
 }
 

@@ -4,6 +4,7 @@
 // handler's failure becomes a Docker-style `{"message"}` answer.
 import http from 'node:http';
 import https from 'node:https';
+import type net from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ApiError, notFound, toApiError } from '../../src/docker/errors.js';
@@ -158,6 +159,7 @@ export function createApiServer(ctx: ApiContext, tls?: ServerTls): http.Server {
       https.createServer({ ...base, allowHalfOpen: true, cert: tls.cert, key: tls.key, ca: tls.ca, requestCert: tls.verify, rejectUnauthorized: tls.verify }, onRequest)
     : http.createServer(base, onRequest);
   server.keepAliveTimeout = 60_000;
+  if (tls) answerPlainHttp(server);
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     void handleUpgrade(ctx, req, socket, head);
   });
@@ -165,6 +167,38 @@ export function createApiServer(ctx: ApiContext, tls?: ServerTls): http.Server {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
   });
   return server;
+}
+
+/** A TLS record starts with its content type; a ClientHello's is 22 (handshake). */
+const tlsHandshakeRecord = 0x16;
+
+/**
+ * A plain-HTTP client on the TLS port gets what Go's servers (dockerd, classic Swarm)
+ * answer: a 400 that says why. Without this the TLS layer just drops the connection and
+ * the docker CLI reports a bare "EOF". The first byte is peeked and put back before the
+ * TLS server's own connection listener sees the socket.
+ */
+function answerPlainHttp(server: http.Server): void {
+  const tlsListeners = server.listeners('connection');
+  server.removeAllListeners('connection');
+  server.on('connection', (socket: net.Socket) => {
+    socket.setTimeout(60_000, () => socket.destroy());
+    socket.once('readable', () => {
+      socket.setTimeout(0);
+      const first: unknown = socket.read(1);
+      if (!Buffer.isBuffer(first)) {
+        socket.destroy();
+        return;
+      }
+      socket.unshift(first);
+      if (first[0] !== tlsHandshakeRecord) {
+        socket.on('error', () => socket.destroy());
+        socket.end('HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n');
+        return;
+      }
+      for (const listener of tlsListeners) Reflect.apply(listener, server, [socket]);
+    });
+  });
 }
 
 async function handle(ctx: ApiContext, req: IncomingMessage, res: ServerResponse): Promise<void> {

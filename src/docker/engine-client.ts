@@ -62,6 +62,42 @@ export function engineMessage(body: Buffer): string {
   return text;
 }
 
+/** OpenSSL's verdicts on a peer's certificate chain, as Node names them. */
+const certificateRejected = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'INVALID_PURPOSE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/**
+ * Node reports TLS failures in OpenSSL's words ("write EPROTO 80EC...:error:0A00010B:SSL
+ * routines:ssl3_get_record:wrong version number:../deps/openssl/...c:350:\n"). Says
+ * instead which side refused what and which flag to look at; other errors pass through.
+ */
+export function explainTlsError(err: Error, addr: string): Error {
+  const code = 'code' in err && typeof err.code === 'string' ? err.code : '';
+  const reason = 'reason' in err && typeof err.reason === 'string' ? err.reason : undefined;
+  const detail = (reason ?? /SSL routines:[^:]*:([^:]+)/.exec(err.message)?.[1] ?? err.message).trim();
+  let why: string | undefined;
+  if (code === 'EPROTO' && /wrong version number|packet length too long|http request/i.test(err.message)) {
+    why = `the engine ${addr} does not speak TLS: it answered in plain text. Start the engine with --tlsverify (TLS engines conventionally listen on port 2376), or the manager without --tls/--tlsverify`;
+  } else if (/^ERR_SSL_(SSLV3_|TLSV1_|TLSV13_)?ALERT_(BAD_CERTIFICATE|CERTIFICATE_REQUIRED|UNKNOWN_CA|CERTIFICATE_UNKNOWN|HANDSHAKE_FAILURE)$/.test(code)) {
+    why = `the engine ${addr} refused the manager's certificate: --tlscert must be signed by the CA the engine trusts (its --tlscacert)`;
+  } else if (certificateRejected.has(code)) {
+    why = `the certificate of the engine ${addr} does not verify against --tlscacert`;
+  }
+  return why === undefined ? err : new Error(`TLS handshake failed: ${why} (${detail})`, { cause: err });
+}
+
 export function createEngineClient(addr: string, opts: EngineClientOptions): EngineClient {
   const { host, port } = splitHostPort(addr);
   const secure = opts.tls !== undefined;
@@ -95,14 +131,21 @@ export function createEngineClient(addr: string, opts: EngineClientOptions): Eng
         res.on('error', reject);
       });
       req.setTimeout(opts.timeoutMs, () => req.destroy(new Error(`engine ${addr} did not answer ${method} ${path} within ${opts.timeoutMs} ms`)));
-      req.on('error', reject);
+      req.on('error', (err) => reject(secure ? explainTlsError(err, addr) : err));
       req.end(body);
     });
   }
 
   async function json<T>(method: string, path: string, body?: unknown): Promise<T> {
     const res = await request(method, path, body === undefined ? undefined : JSON.stringify(body));
-    if (res.status < 200 || res.status >= 300) throw new ApiError(res.status, engineMessage(res.body));
+    if (res.status < 200 || res.status >= 300) {
+      const message = engineMessage(res.body);
+      // Go's answer to plain HTTP on a TLS listener (dockerd --tlsverify): say what to do.
+      if (!secure && res.status === 400 && message.startsWith('Client sent an HTTP request to an HTTPS server')) {
+        throw new ApiError(400, `the engine ${addr} speaks only TLS (${message.trim()}): start the manager with --tlsverify --tlscacert --tlscert --tlskey`);
+      }
+      throw new ApiError(res.status, message);
+    }
     if (res.body.length === 0) return undefined as T;
     return JSON.parse(res.body.toString('utf8')) as T;
   }
@@ -122,7 +165,7 @@ export function createEngineClient(addr: string, opts: EngineClientOptions): Eng
         res.on('end', () => reject(new ApiError(status, engineMessage(Buffer.concat(chunks)))));
         res.on('error', reject);
       });
-      req.on('error', reject);
+      req.on('error', (err) => reject(secure ? explainTlsError(err, addr) : err));
       req.end(body);
     });
   }

@@ -7,7 +7,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { EngineClient } from './engine-client.js';
+import { explainTlsError, type EngineClient } from './engine-client.js';
 import { sendError } from './http.js';
 import { ApiError } from './errors.js';
 
@@ -70,7 +70,7 @@ export function forward(req: IncomingMessage, res: ServerResponse, engine: Engin
       });
     });
     upstream.on('error', (err) => {
-      if (!res.headersSent) sendError(res, new ApiError(500, `Cannot connect to the Docker engine ${name} (${engine.addr}): ${err.message}`));
+      if (!res.headersSent) sendError(res, new ApiError(500, `Cannot connect to the Docker engine ${name} (${engine.addr}): ${(engine.secure ? explainTlsError(err, engine.addr) : err).message}`));
       else res.destroy();
       resolve(500);
     });
@@ -89,7 +89,7 @@ export function forward(req: IncomingMessage, res: ServerResponse, engine: Engin
  */
 export function forwardUpgrade(req: IncomingMessage, client: Duplex, head: Buffer, engine: EngineClient, name: string, path: string): void {
   const onError = (err: Error): void => {
-    const body = JSON.stringify({ message: `Cannot connect to the Docker engine ${name} (${engine.addr}): ${err.message}` });
+    const body = JSON.stringify({ message: `Cannot connect to the Docker engine ${name} (${engine.addr}): ${(engine.secure ? explainTlsError(err, engine.addr) : err).message}` });
     if (client.writable) client.end(`HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   };
   const upstream: net.Socket = engine.secure

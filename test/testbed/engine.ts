@@ -5,10 +5,20 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { request } from 'node:http';
-import { ENGINE_PORT, type EngineLayout } from './layout.js';
+import { connect as tlsConnect } from 'node:tls';
+import { ENGINE_PORT, ENGINE_TLS_PORT, type EngineLayout } from './layout.js';
 import { netnsPath } from './network.js';
 import { childPath } from './paths.js';
 import { cmdline, isAlive, signal, sleep, waitDead } from './proc.js';
+
+/** Absolute paths of PEM files: what dockerd's --tlscacert, --tlscert and --tlskey name. */
+export interface TestbedTls {
+  /** The CA whose certificates the engine accepts from clients (and that signed `cert`). */
+  readonly ca: string;
+  /** The engine's server certificate: its SANs must name the engine's address. */
+  readonly cert: string;
+  readonly key: string;
+}
 
 export interface EngineHost {
   readonly index: number;
@@ -16,11 +26,18 @@ export interface EngineHost {
   readonly name: string;
   /** The engine's address on the testbed bridge, e.g. "10.213.3.11". */
   readonly address: string;
+  /** 2375 (plain TCP), or 2376 when the testbed was started with `tls`. */
   readonly port: number;
-  /** "tcp://10.213.3.11:2375": what you pass to `docker -H`. */
+  /** "tcp://10.213.3.11:2375": what you pass to `docker -H` (port 2376 with TLS). */
   readonly url: string;
-  /** "10.213.3.11:2375" */
+  /** "10.213.3.11:2375" (":2376" with TLS) */
   readonly hostPort: string;
+  /**
+   * The files the engine was started with (`--tlsverify`), or undefined for plain TCP. A
+   * TLS engine serves only clients presenting a certificate signed by `tls.ca` on its TCP
+   * listener; its unix socket (`socketUrl`) stays plain.
+   */
+  readonly tls: TestbedTls | undefined;
   readonly netns: string;
   readonly labels: Record<string, string>;
   /** unix:// URL of the engine's local socket (same API as `url`). */
@@ -44,6 +61,7 @@ export interface EngineConfig {
   storageDriver: string;
   insecureRegistry: string;
   startTimeoutMs: number;
+  tls?: TestbedTls;
   log: (line: string) => void;
 }
 
@@ -58,6 +76,39 @@ export function httpStatus(target: { socketPath: string } | { host: string; port
     req.on('timeout', () => req.destroy());
     req.on('error', () => resolve(0));
     req.end();
+  });
+}
+
+/** Socket-level failures: the listener is not there yet (or not reachable); worth a retry. */
+const NOT_YET = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EPIPE', 'TIMEOUT']);
+
+/**
+ * A TLS 1.3 handshake without a client certificate, verifying the server's certificate
+ * against `ca` for `host`. In TLS 1.3 the client finishes its side of the handshake
+ * before the server checks the (missing) client certificate, so this proves the host
+ * reaches the listener and that its certificate is right, without needing a client
+ * certificate; the server's "certificate required" alert that follows is ignored.
+ * `retry` is false when the answer is final (a certificate that does not verify).
+ */
+export function tlsHandshake(host: string, port: number, ca: string, timeoutMs: number): Promise<{ ok: true } | { ok: false; retry: boolean; error: string }> {
+  return new Promise((resolve) => {
+    let caPem: Buffer;
+    try {
+      caPem = readFileSync(ca);
+    } catch (err) {
+      resolve({ ok: false, retry: false, error: `cannot read the CA: ${String(err)}` });
+      return;
+    }
+    const socket = tlsConnect({ host, port, ca: caPem, minVersion: 'TLSv1.3', timeout: timeoutMs });
+    socket.once('secureConnect', () => {
+      socket.destroy();
+      resolve({ ok: true });
+    });
+    socket.once('timeout', () => socket.destroy(Object.assign(new Error(`no TLS handshake within ${timeoutMs} ms`), { code: 'TIMEOUT' })));
+    socket.once('error', (err: NodeJS.ErrnoException) => {
+      socket.destroy();
+      resolve({ ok: false, retry: NOT_YET.has(err.code ?? ''), error: err.message });
+    });
   });
 }
 
@@ -78,9 +129,10 @@ export class Engine implements EngineHost {
   readonly index: number;
   readonly name: string;
   readonly address: string;
-  readonly port = ENGINE_PORT;
+  readonly port: number;
   readonly url: string;
   readonly hostPort: string;
+  readonly tls: TestbedTls | undefined;
   readonly netns: string;
   readonly labels: Record<string, string>;
   readonly socketUrl: string;
@@ -101,7 +153,9 @@ export class Engine implements EngineHost {
     this.index = layout.index;
     this.name = layout.name;
     this.address = layout.address;
-    this.hostPort = `${layout.address}:${ENGINE_PORT}`;
+    this.tls = config.tls;
+    this.port = config.tls ? ENGINE_TLS_PORT : ENGINE_PORT;
+    this.hostPort = `${layout.address}:${this.port}`;
     this.url = `tcp://${this.hostPort}`;
     this.netns = layout.netns;
     this.labels = Object.freeze({ ...config.labels });
@@ -148,8 +202,10 @@ export class Engine implements EngineHost {
       '-H', this.socketUrl,
       '-H', this.url,
       // Without an explicit --tls=false, dockerd 20.10 sleeps 15 s at startup to warn
-      // about unauthenticated TCP (it still sleeps 1 s).
-      '--tls=false',
+      // about unauthenticated TCP (it still sleeps 1 s). With --tlsverify the TCP
+      // listener demands a client certificate signed by the CA; the unix socket (what
+      // the testbed itself uses) is never wrapped in TLS.
+      ...(this.tls ? ['--tlsverify', '--tlscacert', this.tls.ca, '--tlscert', this.tls.cert, '--tlskey', this.tls.key] : ['--tls=false']),
       '--storage-driver', this.config.storageDriver,
       '--insecure-registry', this.config.insecureRegistry,
       '--cgroup-parent', layout.cgroupParent,
@@ -202,9 +258,20 @@ export class Engine implements EngineHost {
       await sleep(40);
     }
     // The unix socket answers; now prove the host reaches the engine across the bridge.
-    while ((await httpStatus({ host: this.address, port: ENGINE_PORT }, '/_ping', 1000)) !== 200) {
-      if (Date.now() > deadline) throw fail(`answers on its unix socket but not on ${this.url} (bridge, veth or iptables?)`);
-      await sleep(40);
+    const tls = this.tls;
+    if (tls) {
+      for (;;) {
+        const check = await tlsHandshake(this.address, this.port, tls.ca, 1000);
+        if (check.ok) break;
+        if (!check.retry) throw fail(`presents a certificate that does not verify against ${tls.ca} for ${this.address}: ${check.error}`);
+        if (Date.now() > deadline) throw fail(`answers on its unix socket but its TLS listener ${this.url} does not (${check.error}; bridge, veth or iptables?)`);
+        await sleep(40);
+      }
+    } else {
+      while ((await httpStatus({ host: this.address, port: this.port }, '/_ping', 1000)) !== 200) {
+        if (Date.now() > deadline) throw fail(`answers on its unix socket but not on ${this.url} (bridge, veth or iptables?)`);
+        await sleep(40);
+      }
     }
     this.config.log(`${this.name}: up at ${this.url} in ${Date.now() - started} ms (pid ${child.pid ?? '?'})`);
   }

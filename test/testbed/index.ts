@@ -3,11 +3,12 @@
 //
 //   const tb = await startTestbed({ engines: 3 });
 //   try { ... docker -H tb.engines[0].url run --rm busybox echo hi ... } finally { await tb.close(); }
-import { mkdirSync } from 'node:fs';
-import { Engine, type EngineHost } from './engine.js';
+import { accessSync, constants, mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Engine, type EngineHost, type TestbedTls } from './engine.js';
 import { track, untrack } from './exit.js';
 import { busyboxImageTar, importBusybox } from './image.js';
-import { MAX_ENGINES, REGISTRY_PORT, bridgeAddress, engineLayout } from './layout.js';
+import { ENGINE_PORT, ENGINE_TLS_PORT, MAX_ENGINES, REGISTRY_PORT, bridgeAddress, engineLayout } from './layout.js';
 import { createBridge, createEngineNetwork } from './network.js';
 import { childPath, slotDir } from './paths.js';
 import { which } from './proc.js';
@@ -16,7 +17,7 @@ import { acquireSlot, releaseSlot } from './slots.js';
 import { storageDriver } from './storage.js';
 import { sweepSlot } from './sweep.js';
 
-export type { EngineHost } from './engine.js';
+export type { EngineHost, TestbedTls } from './engine.js';
 export type { Registry } from './registry.js';
 export { busyboxImageTar } from './image.js';
 export { slotLeftovers } from './sweep.js';
@@ -28,6 +29,8 @@ export interface Testbed {
   readonly engines: EngineHost[];
   /** Host side of the bridge, e.g. "10.213.3.1": host processes bind here (or 127.0.0.1). */
   readonly bridgeAddress: string;
+  /** The files the engines run with (`--tlsverify` on port 2376), or undefined (plain TCP, 2375). */
+  readonly tls: TestbedTls | undefined;
   /** Debian's docker-registry on bridgeAddress:5000; every engine already trusts it. */
   startRegistry(): Promise<Registry>;
   /** Stops every process, removes every netns, link, rule and directory. Idempotent. */
@@ -42,6 +45,38 @@ export interface TestbedOptions {
   image?: boolean;
   /** Progress lines (default: silent unless TESTBED_DEBUG=1). */
   log?: (line: string) => void;
+  /**
+   * Run every engine's TCP listener with `--tlsverify` on port 2376 (instead of plain TCP
+   * on 2375). The certificate's SANs must name the engines' addresses, which are known
+   * only once a slot is allocated: pass a function to make the files then (it is called
+   * once, before any engine starts). The unix sockets stay plain.
+   */
+  tls?: TestbedTls | ((addresses: TestbedAddresses) => TestbedTls | Promise<TestbedTls>);
+}
+
+/** Where a testbed's engines will be, before they start. */
+export interface TestbedAddresses {
+  readonly bridgeAddress: string;
+  /** Engine i's address, index-aligned with `engines`. */
+  readonly engineAddresses: string[];
+  /** The port the engines will listen on (2376, Docker's TLS port). */
+  readonly port: number;
+}
+
+function checkTlsFiles(tls: TestbedTls): TestbedTls {
+  for (const [what, path] of Object.entries(tls)) {
+    if (typeof path !== 'string' || path.length === 0) throw new Error(`testbed: tls.${what} must be a file path, got ${JSON.stringify(path)}`);
+  }
+  // dockerd runs with our working directory, but absolute paths read better in its log.
+  const out = { ca: resolve(tls.ca), cert: resolve(tls.cert), key: resolve(tls.key) };
+  for (const [what, path] of Object.entries(out)) {
+    try {
+      accessSync(path, constants.R_OK);
+    } catch (err) {
+      throw new Error(`testbed: tls.${what} ${path} is not readable: ${String(err)}`, { cause: err });
+    }
+  }
+  return Object.freeze(out);
 }
 
 /** How long one engine may take to answer /_ping before startTestbed fails. */
@@ -67,12 +102,14 @@ class LocalTestbed implements Testbed {
   readonly id: number;
   readonly bridgeAddress: string;
   readonly engines: Engine[];
+  readonly tls: TestbedTls | undefined;
   private readonly log: (line: string) => void;
   private registry: RegistryProcess | undefined;
   private closed = false;
 
-  constructor(id: number, engines: Engine[], log: (line: string) => void) {
+  constructor(id: number, engines: Engine[], tls: TestbedTls | undefined, log: (line: string) => void) {
     this.id = id;
+    this.tls = tls;
     this.bridgeAddress = bridgeAddress(id);
     this.engines = engines;
     this.log = log;
@@ -131,6 +168,16 @@ export async function startTestbed(opts: TestbedOptions): Promise<Testbed> {
   const driver = storageDriver(log);
   const slot = await acquireSlot();
   const bridge = bridgeAddress(slot);
+  let tls: TestbedTls | undefined;
+  try {
+    const given = typeof opts.tls === 'function'
+      ? await opts.tls({ bridgeAddress: bridge, engineAddresses: Array.from({ length: count }, (_, index) => engineLayout(slot, index).address), port: ENGINE_TLS_PORT })
+      : opts.tls;
+    tls = given === undefined ? undefined : checkTlsFiles(given);
+  } catch (err) {
+    releaseSlot(slot);
+    throw err;
+  }
   const engines = Array.from({ length: count }, (_, index) => {
     return new Engine({
       layout: engineLayout(slot, index),
@@ -138,10 +185,11 @@ export async function startTestbed(opts: TestbedOptions): Promise<Testbed> {
       storageDriver: driver,
       insecureRegistry: `${bridge}:${REGISTRY_PORT}`,
       startTimeoutMs: ENGINE_START_TIMEOUT_MS,
+      tls,
       log,
     });
   });
-  const testbed = new LocalTestbed(slot, engines, log);
+  const testbed = new LocalTestbed(slot, engines, tls, log);
   track(testbed);
   try {
     mkdirSync(slotDir(slot), { recursive: true });
@@ -152,7 +200,7 @@ export async function startTestbed(opts: TestbedOptions): Promise<Testbed> {
     const results = await Promise.allSettled(engines.map((engine) => engine.start()));
     const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason instanceof Error ? r.reason.message : String(r.reason)] : []));
     if (failures.length > 0) throw new Error(failures.join('\n\n'));
-    log(`testbed ${slot}: ${count} engines answering in ${Date.now() - started} ms`);
+    log(`testbed ${slot}: ${count} engines answering on port ${tls ? `${ENGINE_TLS_PORT} (TLS)` : ENGINE_PORT} in ${Date.now() - started} ms`);
 
     if (tar !== undefined) {
       const path = await tar;

@@ -4,6 +4,8 @@
 import { checkSlot, childPath, slotDir } from './paths.js';
 
 export const ENGINE_PORT = 2375;
+/** Where an engine listens when the testbed runs it with --tlsverify (Docker's TLS convention). */
+export const ENGINE_TLS_PORT = 2376;
 export const REGISTRY_PORT = 5000;
 /** Engine addresses are .11, .12, ...: at most 200 engines keeps them below .255. */
 export const MAX_ENGINES = 200;

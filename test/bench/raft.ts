@@ -11,6 +11,8 @@
 //   RAFT_BENCH_ARGS    extra raftkv flags, e.g. "--tick-ms 100 --election-ticks 10"
 //   RAFT_BENCH_IDLE_S  length of the idle run (default 60)
 //   RAFT_BENCH_KILLS   number of kill -9 rounds (default 12)
+//   RAFT_BENCH_NET     third octet of the raft members' loopback addresses (default 80), so
+//                      that two runs (e.g. a long idle run beside a tuning run) do not collide
 
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -155,7 +157,15 @@ async function raftCatchUp(c: ProcCluster, behind: number): Promise<number> {
   await c.start(follower);
   const t = performance.now();
   await waitCaughtUp(c, follower, target, 120_000);
-  return (performance.now() - t) / 1000;
+  const took = (performance.now() - t) / 1000;
+  const st = await c.status(follower);
+  progress(`catch-up: ${follower} applied ${target} after ${took.toFixed(3)} s; its snapshot is at ${String(st?.snapshotIndex)}`);
+  return took;
+}
+
+async function maxTerm(c: ProcCluster): Promise<number> {
+  const all = await Promise.all(c.running().map((id) => c.status(id)));
+  return Math.max(...all.map((s) => s?.term ?? 0));
 }
 
 async function raftIdle(c: ProcCluster, seconds: number): Promise<number> {
@@ -258,7 +268,7 @@ async function etcdThroughput(root: string): Promise<Map<number, LoadResult>> {
 
 export async function benchRaft(): Promise<void> {
   const root = await mkdtemp(join(tmpdir(), 'bench-raft-'));
-  const c = new ProcCluster({ root, net: 80, args: extraArgs });
+  const c = new ProcCluster({ root, net: Number(process.env.RAFT_BENCH_NET ?? 80), args: extraArgs });
   let raft: Map<number, LoadResult> | null = null;
   try {
     for (const id of ['n1', 'n2', 'n3']) c.define(id);
@@ -269,6 +279,7 @@ export async function benchRaft(): Promise<void> {
       progress(`idle run: ${seconds} s with no load`);
       metric('raft_idle_elections', await raftIdle(c, seconds), `per_${seconds}s`);
     }
+    const termBefore = await maxTerm(c);
     if (parts.has('throughput')) {
       raft = await raftThroughput(c);
       for (const [n, r] of raft) {
@@ -284,6 +295,10 @@ export async function benchRaft(): Promise<void> {
       metric('raft_failover_kills', times.length, 'kills');
     }
     if (parts.has('catchup')) metric('raft_catchup_100k_s', await raftCatchUp(c, 100_000), 's');
+    // Failover rounds elect on purpose; the other phases should elect no one.
+    if (!parts.has('failover')) metric('raft_elections_under_load', (await maxTerm(c)) - termBefore, 'elections');
+    const stalls = await Promise.all(c.running().map((id) => c.status(id)));
+    metric('raft_event_loop_max_stall_ms', Math.max(...stalls.map((s) => s?.eventLoopMaxStallMs ?? 0)), 'ms');
   } finally {
     await c.stopAll();
   }

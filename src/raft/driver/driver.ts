@@ -65,7 +65,7 @@ export const DEFAULT_TUNING: Tuning = {
   heartbeatTicks: 1,
   maxEntriesPerAppend: 512,
   maxInflightAppends: 64,
-  snapshotInterval: 10_000,
+  snapshotInterval: 50_000,
   keepEntries: 5_000,
   requestTimeoutMs: 5_000,
 };

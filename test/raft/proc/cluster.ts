@@ -51,6 +51,8 @@ export interface ProcStatus {
   readonly leader: string | null;
   readonly commit: number;
   readonly appliedLocally: number;
+  readonly snapshotIndex: number;
+  readonly eventLoopMaxStallMs: number;
   readonly membership: { readonly voters: string[]; readonly learners: string[] };
 }
 

@@ -16,6 +16,7 @@
 
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { RaftDriver, RaftError } from '../../../src/raft/driver/index.js';
 import type { Tuning } from '../../../src/raft/driver/index.js';
@@ -110,9 +111,14 @@ async function body(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+// The longest stall of this process's event loop: ticks and heartbeats wait behind it, so
+// the election timeout has to be comfortably longer (src/raft/README.md, "Tunables").
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
+
 function statusJson(): unknown {
   const st = driver.status();
-  return { ...st, progress: Object.fromEntries(st.progress) };
+  return { ...st, progress: Object.fromEntries(st.progress), eventLoopMaxStallMs: loopDelay.max / 1e6 };
 }
 
 async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {

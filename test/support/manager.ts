@@ -32,7 +32,8 @@ export async function startManager(args: string[]): Promise<ManagerProcess> {
     child,
     log: () => log,
     async stop() {
-      if (child.exitCode !== null) return;
+      // A child killed by a signal has no exit code, only a signal code.
+      if (child.exitCode !== null || child.signalCode !== null) return;
       const gone = new Promise<void>((r) => child.on('exit', () => r()));
       child.kill('SIGTERM');
       const t = setTimeout(() => child.kill('SIGKILL'), 5000);

@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { log } from '../../src/log.js';
 import { registerKvStore, type KvEntry, type KvOptions, type KvStore } from './kv.js';
 import { latest } from './latest.js';
+import { errText } from './retry.js';
 
 interface ConsulItem {
   Key: string;
@@ -27,9 +28,6 @@ function isItem(v: unknown): v is ConsulItem {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && 'Key' in v;
 }
 
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 export function consulStore(endpoints: string[], opts: KvOptions): KvStore {
   const [first = ''] = endpoints;
@@ -59,7 +57,7 @@ export function consulStore(endpoints: string[], opts: KvOptions): KvStore {
           }),
         ]);
       } catch (err) {
-        const reset = /socket hang up|ECONNRESET|EPIPE/.test(errorText(err));
+        const reset = /socket hang up|ECONNRESET|EPIPE/.test(errText(err));
         if (!reset || attempt > 0 || closed) throw err;
       } finally {
         clearTimeout(timer);
@@ -80,7 +78,7 @@ export function consulStore(endpoints: string[], opts: KvOptions): KvStore {
     try {
       return await create(ttlMs);
     } catch (err) {
-      if (ttlMs < consulMinTtlMs && /Invalid Session TTL/i.test(errorText(err))) return create(consulMinTtlMs);
+      if (ttlMs < consulMinTtlMs && /Invalid Session TTL/i.test(errText(err))) return create(consulMinTtlMs);
       throw err;
     }
   }
@@ -92,7 +90,7 @@ export function consulStore(endpoints: string[], opts: KvOptions): KvStore {
     watches.add(w);
     w.on('change', (data: unknown) => out.push(map(data)));
     // The client retries with backoff by itself; an outage only delays the next change.
-    w.on('error', (err: unknown) => log.debug('consul watch error; retrying', { key: options.key, error: errorText(err) }));
+    w.on('error', (err: unknown) => log.debug('consul watch error; retrying', { key: options.key, error: errText(err) }));
     w.on('end', () => out.end());
     signal.addEventListener('abort', () => {
       w.end();
@@ -180,7 +178,7 @@ export function consulStore(endpoints: string[], opts: KvOptions): KvStore {
           }
         } catch (err) {
           if (!signal.aborted && !closed) {
-            log.warn('lost the primary lock or could not reach consul', { key, error: errorText(err) });
+            log.warn('lost the primary lock or could not reach consul', { key, error: errText(err) });
             yield false;
             await sleep(1000, undefined, { signal }).catch(() => undefined);
           }

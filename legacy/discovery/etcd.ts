@@ -4,14 +4,13 @@
 // lease. Keys of the v2 API (an old cluster that classic Swarm wrote through libkv's etcd
 // v2 store) live in a separate keyspace and are not visible here.
 import { rootCertificates } from 'node:tls';
+import { BACKOFF_CAP_MS, BACKOFF_FIRST_MS, errText, pause, untilDone, Wakeup } from './retry.js';
 import { Etcd3, EtcdLeaseInvalidError, type IKeyValue, type IOptions, type Lease, type Watcher } from 'etcd3';
 import { registerKvStore, type KvEntry, type KvOptions, type KvStore } from './kv.js';
 import { log as rootLog } from '../../src/log.js';
 
 const log = rootLog.with({ discovery: 'etcd' });
 
-const BACKOFF_FIRST_MS = 100;
-const BACKOFF_CAP_MS = 5000;
 
 type WatchBackoff = NonNullable<NonNullable<IOptions['faultHandling']>['watchBackoff']>;
 
@@ -21,75 +20,6 @@ type WatchBackoff = NonNullable<NonNullable<IOptions['faultHandling']>['watchBac
  */
 function cappedBackoff(ms: number): WatchBackoff {
   return { duration: ms, next: () => cappedBackoff(Math.min(BACKOFF_CAP_MS, ms * 2)) };
-}
-
-function errText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-/** Waits ms, or less when signal aborts; never rejects. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
-
-/** A level-triggered wake-up: notify() before wait() is not lost. */
-class Wakeup {
-  private pending = false;
-  private waiter: (() => void) | undefined;
-
-  notify(): void {
-    this.pending = true;
-    const w = this.waiter;
-    this.waiter = undefined;
-    w?.();
-  }
-
-  async wait(signal: AbortSignal): Promise<void> {
-    if (!this.pending && !signal.aborted) {
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          signal.removeEventListener('abort', done);
-          this.waiter = undefined;
-          resolve();
-        };
-        this.waiter = done;
-        signal.addEventListener('abort', done, { once: true });
-      });
-    }
-    this.pending = false;
-  }
-}
-
-/**
- * Runs fn until it succeeds, with backoff doubling up to 5 s; undefined when signal aborts
- * first. The first failure of a streak is logged at warn, the rest at debug.
- */
-async function untilDone<T>(signal: AbortSignal, what: string, fn: () => Promise<T>): Promise<T | undefined> {
-  let delay = BACKOFF_FIRST_MS;
-  let failures = 0;
-  while (!signal.aborted) {
-    try {
-      const value = await fn();
-      if (failures > 0) log.info('etcd reachable again', { op: what, failures });
-      return value;
-    } catch (err) {
-      if (signal.aborted) return undefined;
-      (failures === 0 ? log.warn : log.debug)('etcd unreachable, retrying', { op: what, err: errText(err), retryMs: delay });
-      failures++;
-      await pause(delay, signal);
-      delay = Math.min(BACKOFF_CAP_MS, delay * 2);
-    }
-  }
-  return undefined;
 }
 
 /** Classic's keys have no leading slash; tolerate one (and trailing ones on directories). */
@@ -284,7 +214,7 @@ export function createEtcdStore(endpoints: string[], opts: KvOptions): KvStore {
     const stop = AbortSignal.any([signal, closing.signal]);
     let last: string | undefined;
     while (!stop.aborted) {
-      const first = await untilDone(stop, what, read);
+      const first = (await untilDone('etcd', stop, what, read))?.value;
       if (first === undefined) return;
       const shown = JSON.stringify(first.value) ?? 'undefined';
       if (shown !== last) {
@@ -301,7 +231,7 @@ export function createEtcdStore(endpoints: string[], opts: KvOptions): KvStore {
         while (!stop.aborted && !broken) {
           await wake.wait(stop);
           if (stop.aborted || broken) break;
-          const next = await untilDone(stop, what, read);
+          const next = (await untilDone('etcd', stop, what, read))?.value;
           if (next === undefined) return;
           const text = JSON.stringify(next.value) ?? 'undefined';
           if (text !== last) {

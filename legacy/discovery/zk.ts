@@ -14,6 +14,7 @@
 // when no put renewed it within ttl. After a session expires (a partition longer than the
 // timeout) the registrations still within their ttl are written again on a new session.
 import zookeeper from 'node-zookeeper-client';
+import { BACKOFF_CAP_MS, BACKOFF_FIRST_MS, errText, pause, untilDone, Wakeup } from './retry.js';
 import type { Client, Event as ZkEvent, Stat } from 'node-zookeeper-client';
 import { registerKvStore, type KvEntry, type KvOptions, type KvStore } from './kv.js';
 import { log as rootLog } from '../../src/log.js';
@@ -21,79 +22,12 @@ import { log as rootLog } from '../../src/log.js';
 const { createClient, CreateMode, Exception } = zookeeper;
 const log = rootLog.with({ discovery: 'zk' });
 
-const BACKOFF_FIRST_MS = 100;
-const BACKOFF_CAP_MS = 5000;
 /** Sessions that own no ephemeral node (reads, watches) ask for this timeout. */
 const READ_SESSION_MS = 10_000;
 
-function errText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 function zkCode(err: unknown): number | undefined {
   return err instanceof Exception ? err.getCode() : undefined;
-}
-
-/** Waits ms, or less when signal aborts; never rejects. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
-
-/** A level-triggered wake-up: notify() before wait() is not lost. */
-class Wakeup {
-  private pending = false;
-  private waiter: (() => void) | undefined;
-
-  notify(): void {
-    this.pending = true;
-    const w = this.waiter;
-    this.waiter = undefined;
-    w?.();
-  }
-
-  async wait(signal: AbortSignal): Promise<void> {
-    if (!this.pending && !signal.aborted) {
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          signal.removeEventListener('abort', done);
-          this.waiter = undefined;
-          resolve();
-        };
-        this.waiter = done;
-        signal.addEventListener('abort', done, { once: true });
-      });
-    }
-    this.pending = false;
-  }
-}
-
-/** Runs fn until it succeeds, backing off up to 5 s; undefined when signal aborts first. */
-async function untilDone<T>(signal: AbortSignal, what: string, fn: () => Promise<T>): Promise<{ value: T } | undefined> {
-  let delay = BACKOFF_FIRST_MS;
-  let failures = 0;
-  while (!signal.aborted) {
-    try {
-      const value = await fn();
-      if (failures > 0) log.info('zookeeper reachable again', { op: what, failures });
-      return { value };
-    } catch (err) {
-      if (signal.aborted) return undefined;
-      (failures === 0 ? log.warn : log.debug)('zookeeper unreachable, retrying', { op: what, err: errText(err), retryMs: delay });
-      failures++;
-      await pause(delay, signal);
-      delay = Math.min(BACKOFF_CAP_MS, delay * 2);
-    }
-  }
-  return undefined;
 }
 
 function cleanKey(key: string): string {
@@ -455,7 +389,7 @@ export function createZkStore(endpoints: string[], opts: KvOptions): KvStore {
     let last: string | undefined;
     try {
       while (!stop.aborted) {
-        const read1 = await untilDone(stop, what, () => read(s, watcher));
+        const read1 = await untilDone('zookeeper', stop, what, () => read(s, watcher));
         if (read1 === undefined) return;
         const shown = JSON.stringify(read1.value) ?? 'undefined';
         if (shown !== last) {

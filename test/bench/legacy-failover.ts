@@ -2,20 +2,12 @@
 // default flags (refresh 30-60 s, failure retry 3, replication TTL 20 s, join heartbeat
 // 60 s / TTL 180 s): the time from an engine's death to its reschedulable container
 // running elsewhere, and from the primary's kill -9 to a replica answering as primary.
-import { createServer } from 'node:net';
 import { startTestbed } from '../testbed/index.js';
 import { startConsulDev } from '../../src/consuldev/index.js';
 import { spawnSwarm, startManager, type ManagerProcess } from '../support/manager.js';
 import { docker, dockerRun, waitFor } from '../support/docker-cli.js';
 import { metric, progress } from './stats.js';
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const a = s.address();
-  await new Promise((r) => s.close(r));
-  return typeof a === 'object' && a ? a.port : 0;
-}
+import { freePort } from '../support/ports.js';
 
 async function role(host: string): Promise<string> {
   const r = await dockerRun(host, ['info'], { timeoutMs: 5000 });

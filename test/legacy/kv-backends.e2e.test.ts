@@ -4,11 +4,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createServer } from 'node:net';
 import { startTestbed, type Testbed } from '../testbed/index.js';
 import { startEtcd, startZookeeper } from '../support/kvservers.js';
 import { docker, dockerRun, waitFor } from '../support/docker-cli.js';
 import { spawnSwarm, startManager, swarmBin, type ManagerProcess, type SwarmProcess } from '../support/manager.js';
+import { freePort } from '../support/ports.js';
 
 let bed: Testbed;
 
@@ -19,14 +19,6 @@ before(async () => {
 after(async () => {
   await bed?.close();
 });
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const a = s.address();
-  await new Promise((r) => s.close(r));
-  return typeof a === 'object' && a ? a.port : 0;
-}
 
 function list(discovery: string): Promise<string[]> {
   return new Promise((resolve, reject) =>

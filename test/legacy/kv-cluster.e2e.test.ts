@@ -5,32 +5,17 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createServer } from 'node:net';
 import { startTestbed, type Testbed } from '../testbed/index.js';
 import { startConsulDev, type ConsulDev } from '../../src/consuldev/index.js';
 import { docker, dockerRun, waitFor } from '../support/docker-cli.js';
 import { spawnSwarm, startManager, swarmBin, type ManagerProcess, type SwarmProcess } from '../support/manager.js';
+import { freePorts } from '../support/ports.js';
 
 let bed: Testbed;
 let consul: ConsulDev;
 let discovery: string;
 const joins: SwarmProcess[] = [];
 const managers: ManagerProcess[] = [];
-
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<ReturnType<typeof createServer>>((resolve) => {
-      const s = createServer();
-      s.listen(0, '127.0.0.1', () => resolve(s));
-    })),
-  );
-  const ports = servers.map((s) => {
-    const a = s.address();
-    return typeof a === 'object' && a ? a.port : 0;
-  });
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
 
 function swarmList(): Promise<string[]> {
   return new Promise((resolve, reject) =>

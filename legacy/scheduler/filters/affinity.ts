@@ -6,31 +6,11 @@
 // `!=` holds on nodes where nothing matches.
 
 import { affinitiesOf } from '../config.js';
-import { expressionMatcher, formatExpression, parseExpressions } from '../expression.js';
+import { expressionFilter } from './expressions.js';
 import { shortId } from '../node.js';
 import type { Filter, SchedNode } from '../types.js';
 
-export const affinityFilter: Filter = {
-  filter(spec, nodes, enforceSoft) {
-    const parsed = parseExpressions(affinitiesOf(spec));
-    if (!parsed.ok) return { ok: false, reason: parsed.error };
-    let candidates = [...nodes];
-    for (const e of parsed.expressions) {
-      if (e.soft && !enforceSoft) continue;
-      const matches = expressionMatcher(e);
-      candidates = candidates.filter((node) => matches(subjectsOf(node, e.key)));
-      if (candidates.length === 0) {
-        return { ok: false, reason: `unable to find a node that satisfies the affinity ${formatExpression(e, false)}` };
-      }
-    }
-    return { ok: true, nodes: candidates };
-  },
-  conditions(spec) {
-    const parsed = parseExpressions(affinitiesOf(spec));
-    if (!parsed.ok) return parsed;
-    return { ok: true, items: parsed.expressions.map((e) => formatExpression(e, true)) };
-  },
-};
+export const affinityFilter: Filter = expressionFilter({ kind: 'affinity', read: affinitiesOf, subjectsOf, showSoft: true });
 
 function subjectsOf(node: SchedNode, key: string): string[] {
   switch (key) {

@@ -47,7 +47,7 @@ const QUIET_MS = 3000;
 const KEYS = ['a', 'b', 'c'];
 
 type SimEvent =
-  | { readonly kind: 'deliver'; readonly msg: Message }
+  | { readonly kind: 'deliver'; readonly msg: Message; readonly sentAt: number; readonly senderIncarnation: number }
   | { readonly kind: 'tick'; readonly node: NodeId; readonly incarnation: number }
   | { readonly kind: 'diskDone'; readonly node: NodeId; readonly incarnation: number }
   | { readonly kind: 'restart'; readonly node: NodeId }
@@ -126,6 +126,12 @@ interface SimNode {
   checkedCommit: number;
   /** A stopped process (GC pause, SIGSTOP, a stalled VM): everything addressed to it waits. */
   pausedUntil: number;
+  /** When each incarnation crashed (index = incarnation). */
+  readonly crashedAt: number[];
+  /** The last term in which this node, as leader, was seen to advance its commit index. */
+  leaderCommitTerm: number;
+  /** Crash right after the next Ready that sends something, before it leaves the process. */
+  crashOnSend: boolean;
 }
 
 interface ClientOp {
@@ -200,6 +206,19 @@ class Simulation {
   private readonly maxEntriesPerAppend: number;
   private readonly maxInflight: number;
   private readonly faultGapMs: number;
+  /**
+   * How long a sent message stays inside the sending process (transport queues, socket
+   * buffers not yet flushed) before it is on the wire: a crash in that window loses it.
+   */
+  private readonly departMs: number;
+  /**
+   * 'mixed': every kind of fault. 'churn': leaders die as they win or as they first commit,
+   * and come back quickly — a stream of short-lived leaders leaving entries of their terms
+   * on minorities, the histories in which commitment rules go wrong (thesis Figure 3.7).
+   */
+  private readonly profile: 'mixed' | 'churn';
+  private readonly winCrashChance: number;
+  private readonly commitCrashChance: number;
   private calm = false;
   private readonly chaosMs: number;
   private readonly calmMs: number;
@@ -236,7 +255,11 @@ class Simulation {
     this.traceOn = options.trace ?? false;
     this.chaosMs = options.chaosMs ?? 20_000;
     this.calmMs = options.calmMs ?? 6_000;
-    const founders = this.rng.pick([1, 3, 3, 5, 5]);
+    this.profile = this.rng.pick(['mixed', 'mixed', 'mixed', 'churn'] as const);
+    const churn = this.profile === 'churn';
+    // Churn needs a quorum to churn, and small batches: a follower acknowledging old-term
+    // entries apart from the new leader's own is where counting them would go wrong.
+    const founders = churn ? this.rng.pick([3, 3, 5]) : this.rng.pick([1, 3, 3, 5, 5]);
     const spares = this.rng.int(0, 2);
     this.loss = this.rng.pick([0, 0.01, 0.05, 0.2]);
     this.dup = this.rng.pick([0, 0.02, 0.1]);
@@ -244,9 +267,12 @@ class Simulation {
     this.maxDelay = this.minDelay + this.rng.pick([2, 20, 60]);
     this.maxFsync = this.rng.pick([1, 5, 20]);
     this.compactEvery = this.rng.pick([8, 30, 1000]);
-    this.maxEntriesPerAppend = this.rng.pick([1, 2, 16]);
+    this.maxEntriesPerAppend = churn ? this.rng.pick([1, 2]) : this.rng.pick([1, 2, 16]);
     this.maxInflight = this.rng.pick([1, 4]);
     this.faultGapMs = this.rng.pick([150, 400, 1500, 3000]);
+    this.departMs = this.profile === 'churn' ? this.rng.pick([2, 5]) : this.rng.pick([0, 2, 5]);
+    this.winCrashChance = this.profile === 'churn' ? 0.5 : 0.15;
+    this.commitCrashChance = this.profile === 'churn' ? 0.8 : 0.2;
     this.ids = Array.from({ length: founders + spares }, (_, i) => `n${i + 1}`);
     const voters = this.ids.slice(0, founders);
     for (const id of this.ids) {
@@ -270,6 +296,9 @@ class Simulation {
         readsAwaitingApply: [],
         checkedCommit: 0,
         pausedUntil: 0,
+        crashedAt: [],
+        leaderCommitTerm: 0,
+        crashOnSend: false,
       };
       this.nodes.set(id, node);
       this.queue.push(this.rng.int(0, TICK_MS), { kind: 'tick', node: id, incarnation: 0 });
@@ -285,7 +314,7 @@ class Simulation {
     this.scenario =
       `voters=${founders} spares=${spares} loss=${this.loss} dup=${this.dup} delay=${this.minDelay}..${this.maxDelay}ms ` +
       `fsync<=${this.maxFsync}ms compactEvery=${this.compactEvery} batch=${this.maxEntriesPerAppend} inflight=${this.maxInflight} ` +
-      `faultGap<=${this.faultGapMs}ms clients=${clients}`;
+      `faultGap<=${this.faultGapMs}ms depart<=${this.departMs}ms profile=${this.profile} clients=${clients}`;
   }
 
   private boot(id: NodeId, disk: FakeDisk): RaftNode {
@@ -335,6 +364,9 @@ class Simulation {
       case 'deliver': {
         const n = this.nodes.get(ev.msg.to);
         if (n === undefined || !n.up) return;
+        const sender = this.nodes.get(ev.msg.from);
+        const crashed = sender?.crashedAt[ev.senderIncarnation];
+        if (crashed !== undefined && crashed < ev.sentAt + this.departMs) return; // died before it left
         n.raft.step(ev.msg);
         this.afterInput(n);
         return;
@@ -436,6 +468,10 @@ class Simulation {
 
   private finish(n: SimNode, rd: Ready): void {
     for (const m of rd.messages) this.send(m);
+    if (n.crashOnSend && rd.messages.length > 0) {
+      n.crashOnSend = false;
+      this.queue.push(this.now + this.faults.int(0, this.departMs), { kind: 'crash', node: n.id, incarnation: n.incarnation });
+    }
     if (rd.snapshot !== null) this.applySnapshot(n, rd.snapshot.meta.index, rd.snapshot.data);
     for (const e of rd.committedEntries) this.applyEntry(n, e);
     for (const rs of rd.readStates) {
@@ -536,8 +572,18 @@ class Simulation {
 
   private observe(n: SimNode): void {
     const st = n.raft.status();
+    const commitBefore = n.checkedCommit;
     this.observeCommit(n, st.commit, st.firstIndex, st.term);
     if (st.role !== 'leader') return;
+    // A new leader's first commit settles what its predecessors left behind: the moment
+    // the commitment rules are tested hardest (thesis Figure 3.7). Crash it right there,
+    // before what it sends next has left the process, now and then.
+    if (st.commit > commitBefore && n.leaderCommitTerm !== st.term) {
+      n.leaderCommitTerm = st.term;
+      if (!this.calm && this.faults.chance(this.commitCrashChance)) {
+        this.queue.push(this.now + this.faults.int(0, this.departMs), { kind: 'crash', node: n.id, incarnation: n.incarnation });
+      }
+    }
     const prev = this.leaderOfTerm.get(st.term);
     if (prev === n.id) return;
     if (prev !== undefined) {
@@ -549,8 +595,11 @@ class Simulation {
     this.log(`${n.id} became leader of term ${st.term} (last index ${st.lastIndex}, commit ${st.commit})`);
     // Leaders that die within a round trip or two of winning leave entries of their term on
     // a minority: the raw material of the subtle histories (thesis Figure 3.7).
-    if (!this.calm && this.faults.chance(0.15)) {
-      this.queue.push(this.now + this.faults.int(0, 2 * this.maxDelay + this.maxFsync), { kind: 'crash', node: n.id, incarnation: n.incarnation });
+    if (!this.calm && this.faults.chance(this.winCrashChance)) {
+      // Half of them once their noop is on disk but before their appends leave the
+      // process: the noop stays theirs alone.
+      if (this.faults.chance(0.5)) n.crashOnSend = true;
+      else this.queue.push(this.now + this.faults.int(0, 2 * this.maxDelay + this.maxFsync), { kind: 'crash', node: n.id, incarnation: n.incarnation });
     }
     // Leader completeness: everything applied anywhere was committed, and so must be here.
     for (let i = st.snapshotIndex + 1; i <= this.maxCommitted; i++) {
@@ -567,6 +616,8 @@ class Simulation {
   }
 
   private crash(n: SimNode): void {
+    n.crashedAt[n.incarnation] = this.now;
+    n.crashOnSend = false;
     const lost = n.disk.crash(this.faults);
     n.up = false;
     n.writing = null;
@@ -577,7 +628,8 @@ class Simulation {
     n.checkedCommit = 0;
     this.stats.crashes++;
     this.log(`${n.id} crashed (lost ${lost} unsynced records)`);
-    this.queue.push(this.now + this.faults.int(100, Math.max(500, 2 * this.faultGapMs)), { kind: 'restart', node: n.id });
+    const downMs = this.profile === 'churn' ? this.faults.int(100, 4000) : this.faults.int(100, Math.max(500, 2 * this.faultGapMs));
+    this.queue.push(this.now + downMs, { kind: 'restart', node: n.id });
   }
 
   private restart(n: SimNode): void {
@@ -599,7 +651,10 @@ class Simulation {
     if (!this.calm && this.net.chance(this.loss)) return;
     const copies = !this.calm && this.net.chance(this.dup) ? 2 : 1;
     // Independent delays per message reorder them.
-    for (let i = 0; i < copies; i++) this.queue.push(this.now + this.net.int(this.minDelay, this.maxDelay), { kind: 'deliver', msg: m });
+    const senderIncarnation = this.nodes.get(m.from)?.incarnation ?? 0;
+    for (let i = 0; i < copies; i++) {
+      this.queue.push(this.now + this.net.int(this.minDelay, this.maxDelay), { kind: 'deliver', msg: m, sentAt: this.now, senderIncarnation });
+    }
   }
 
   // ------------------------------------------------------------------ faults
@@ -619,7 +674,8 @@ class Simulation {
   }
 
   private injectFault(): void {
-    const r = this.faults.next();
+    // Churn keeps to crashes and partitions, mostly of leaders; the rest is mixed.
+    const r = this.profile === 'churn' ? this.faults.pick([0.1, 0.25, 0.4, 0.5, 0.5, 0.5]) : this.faults.next();
     const up = [...this.nodes.values()].filter((n) => n.up);
     if (r < 0.2) {
       const groups = new Map<NodeId, number>();

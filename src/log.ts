@@ -11,6 +11,11 @@ export function setLogLevel(level: Level): void {
   threshold = level;
 }
 
+/** Whether debug lines are printed: lets hot paths skip building them. */
+export function debugging(): boolean {
+  return threshold === 'debug';
+}
+
 export function setLogSink(fn: (line: string) => void): void {
   sink = fn;
 }

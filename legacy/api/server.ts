@@ -9,7 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ApiError, notFound, toApiError } from '../../src/docker/errors.js';
 import { sendError } from '../../src/docker/http.js';
-import { log } from '../../src/log.js';
+import { debugging, log } from '../../src/log.js';
 import { forward, forwardUpgrade } from '../../src/docker/proxy.js';
 import type { EngineClient } from '../../src/docker/engine-client.js';
 import { enginePath, type ApiContext, type Call, type UpgradeCall } from './context.js';
@@ -237,7 +237,7 @@ async function handle(ctx: ApiContext, req: IncomingMessage, res: ServerResponse
     if (apiErr.status >= 500) log.error('request failed', { method: req.method, url: req.url, error: apiErr.message });
     sendError(res, apiErr);
   } finally {
-    log.debug('request', { method: req.method, url: req.url, ms: Number(process.hrtime.bigint() - started) / 1e6 });
+    if (debugging()) log.debug('request', { method: req.method, url: req.url, ms: Number(process.hrtime.bigint() - started) / 1e6 });
   }
 }
 

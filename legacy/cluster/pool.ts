@@ -113,9 +113,8 @@ export class EnginePool {
   findContainer(ref: string): ContainerRef | undefined {
     const name = ref.startsWith('/') ? ref.slice(1) : ref;
     for (const engine of this.engines.values()) {
-      for (const container of engine.containers.values()) {
-        if (container.summary.Id === ref) return { engine, container };
-      }
+      const container = engine.containers.get(ref);
+      if (container) return { engine, container };
     }
     for (const engine of this.engines.values()) {
       for (const container of engine.containers.values()) {

@@ -57,7 +57,9 @@ export function forward(req: IncomingMessage, res: ServerResponse, engine: Engin
         return;
       }
       res.writeHead(status, outHeaders);
-      res.flushHeaders();
+      // A streamed answer (logs -f, events, wait, attach-less hijack) must show its status
+      // at once; a sized one goes out with its body in one write.
+      if (up.headers['content-length'] === undefined) res.flushHeaders();
       up.pipe(res);
       // An engine that dies mid-stream (logs -f, events, wait) must end the client's
       // stream with an error, not a clean end: cut the connection.

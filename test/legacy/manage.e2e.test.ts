@@ -228,6 +228,30 @@ describe('swarm manage over three real engines', { timeout: 15 * 60_000 }, () =>
     await docker(host, ['network', 'rm', `${holder}/appnet`]);
   });
 
+  test('images: build on one engine, tag, history, save | load onto every engine, rmi; system df', async () => {
+    const ctxDir = join(work, 'build');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(ctxDir, { recursive: true });
+    writeFileSync(join(ctxDir, 'Dockerfile'), 'FROM busybox\nRUN echo built > /built.txt\nCMD ["cat", "/built.txt"]\n');
+    await docker(host, ['build', '-q', '-t', 'e2e/built:1', ctxDir], { env: { DOCKER_BUILDKIT: '0' } });
+    const holders = [];
+    for (const e of bed.engines) if ((await docker(e.url, ['images', '-q', 'e2e/built:1'])) !== '') holders.push(e.name);
+    assert.equal(holders.length, 1, `built on ${holders.join(', ')}`);
+    await docker(host, ['tag', 'e2e/built:1', 'e2e/built:latest']);
+    assert.match(await docker(host, ['history', 'e2e/built:1']), /echo built > \/built.txt/);
+    assert.equal(await docker(host, ['run', '--rm', 'e2e/built:1']), 'built');
+    const tar = join(work, 'built.tar');
+    await docker(host, ['save', '-o', tar, 'e2e/built:1']);
+    await docker(host, ['load', '-i', tar]);
+    for (const e of bed.engines) assert.notEqual(await docker(e.url, ['images', '-q', 'e2e/built:1']), '', `not loaded on ${e.name}`);
+    await docker(host, ['rmi', 'e2e/built:1', 'e2e/built:latest']);
+    for (const e of bed.engines) assert.equal(await docker(e.url, ['images', '-q', 'e2e/built:1']), '', `still on ${e.name}`);
+    const missing = await dockerRun(host, ['rmi', 'e2e/built:1']);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /No such image/);
+    assert.match(await docker(host, ['system', 'df']), /^TYPE\s+TOTAL/m);
+  });
+
   test("Debian's docker 20.10 client works too", async () => {
     const out = await docker(host, ['run', '--rm', 'busybox', 'echo', 'old client'], { bin: debianDocker });
     assert.equal(out, 'old client');

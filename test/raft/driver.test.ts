@@ -3,14 +3,14 @@
 // talk over an in-process network; tests/raft/procs.e2e.test.ts does it with processes.
 
 import { strict as assert } from 'node:assert';
-import { appendFile, mkdtemp, rm, stat, truncate } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, rm, stat, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { NodeId } from '../../src/raft/core/index.js';
 import { RaftDriver, RaftError } from '../../src/raft/driver/index.js';
 import type { Bootstrap, Tuning } from '../../src/raft/driver/index.js';
-import { frame } from '../../src/raft/wal/wal.js';
+import { frame, parse } from '../../src/raft/wal/wal.js';
 import { KvMachine, encodePut } from './kvmachine.js';
 import { MemoryNetwork } from './memnet.js';
 
@@ -194,6 +194,10 @@ test('driver: a follower far behind catches up through a snapshot', () =>
       await c.converged();
       assert.equal(c.get(behind).kv.data.get('k199'), 'v199');
       assert.ok(c.get(behind).driver.status().snapshotIndex > 100, 'caught up through a snapshot, not entries');
+      // The installed snapshot was folded into its WAL, not appended after the old log.
+      await c.stop(behind);
+      const first = parse(await readFile(join(c.root, behind, 'wal'))).records[0];
+      assert.ok(first?.kind === 'snapshot' && first.snapshot.meta.index > 100, `the WAL starts with ${JSON.stringify(first?.kind)}`);
     },
     { ...FAST, snapshotInterval: 40, keepEntries: 10 },
   ));

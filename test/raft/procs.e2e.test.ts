@@ -141,3 +141,29 @@ test('procs: add a learner, promote it, remove a member, then partition one and 
     const after = await c.status(leader);
     assert.equal(after?.term, before?.term, 'healing the partition caused an election');
   }));
+
+test('procs: quorum lost for good — the survivor restarts with --force-new-cluster, keeps every acknowledged write, and grows a new cluster', () =>
+  withProcs(84, ['n1', 'n2', 'n3'], async (c) => {
+    const load = writeLoad(c, 4);
+    await sleep(1500);
+    const acked = await load.stop();
+    assert.ok(acked.size > 20, `only ${acked.size} writes acknowledged`);
+    // Two members die and never return; the third alone cannot elect anyone.
+    const leader = await c.leader();
+    const survivor = ['n1', 'n2', 'n3'].find((id) => id !== leader) ?? 'n1';
+    for (const id of ['n1', 'n2', 'n3'].filter((id) => id !== survivor)) await c.kill(id);
+    await c.stop(survivor);
+    await c.start(survivor, { forceNewCluster: true, peers: [survivor] });
+    assert.equal(await c.leader(10_000, [survivor]), survivor);
+    await checkReplicas(c, [survivor], acked);
+    const st = await c.status(survivor);
+    assert.deepEqual(st?.membership, { voters: [survivor], learners: [] });
+    // The new cluster takes writes and a new member, which receives everything.
+    await c.put('after', 'force');
+    c.define('n5');
+    await c.start('n5', { join: true, peers: [survivor, 'n5'] });
+    const add = await c.call(survivor, 'POST', '/members', { id: 'n5', address: c.raftAddress('n5'), role: 'voter' });
+    assert.equal(add.status, 200, JSON.stringify(add.body));
+    acked.set('after', 'force');
+    await checkReplicas(c, [survivor, 'n5'], acked);
+  }));

@@ -12,7 +12,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { createNode, foundingStorage, JOINING_STORAGE } from '../core/index.js';
-import type { ConfChange, Entry, HardState, Message, NodeId, RaftNode, Ready, Rejection, SoftState, Status, StorageState } from '../core/index.js';
+import type { ConfChange, Entry, HardState, Message, NodeId, RaftNode, Ready, Rejection, Snapshot, SoftState, Status, StorageState } from '../core/index.js';
 import { recordsOf, Wal } from '../wal/wal.js';
 import { decodeCommand, decodeSnapshot, encodeAddresses, encodeCommand, encodeSnapshot } from './envelope.js';
 import type { AddressBook } from './envelope.js';
@@ -477,7 +477,10 @@ export class RaftDriver<R> {
     // the path from commit to the client's answer.
     if (!sync && records.length > 0) await this.wal.append(records);
     this.core.advance(rd);
-    await this.maybeSnapshot();
+    // A snapshot from the leader was appended to the WAL after everything it replaces:
+    // fold it in now, or every install would grow the file by a whole state.
+    if (rd.snapshot !== null) await this.rewriteWal(rd.snapshot);
+    else await this.maybeSnapshot();
     return records.length > 0;
   }
 
@@ -602,6 +605,11 @@ export class RaftDriver<R> {
     this.pendingSnapshot = null;
     const snapshot = this.core.compact(pending.index, pending.data);
     if (snapshot === null) return;
+    await this.rewriteWal(snapshot);
+  }
+
+  /** The WAL becomes the snapshot, the entries after it and the last persisted hard state. */
+  private async rewriteWal(snapshot: Snapshot): Promise<void> {
     const last = this.core.status().lastIndex;
     const entries: Entry[] = [];
     for (let i = snapshot.meta.index + 1; i <= last; i++) {

@@ -6,10 +6,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
 import type { Message } from '../../src/raft/core/index.js';
 import { RaftDriver } from '../../src/raft/driver/index.js';
 import { FrameReader, GrpcTransport, decodeMessage, encodeMessage, packFrames } from '../../src/raft/transport/index.js';
 import { KvMachine, encodePut } from './kvmachine.js';
+import { makeTestPki } from './tls.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -109,5 +111,40 @@ test('grpc transport: a three-node raft cluster replicates over it', async () =>
   } finally {
     for (const d of drivers) await d.stop();
     await rm(root, { recursive: true, force: true });
+  }
+});
+
+test('grpc transport: mutual TLS through the credentials hook; a peer without a certificate gets nothing through', async () => {
+  const pki = makeTestPki();
+  const ca = Buffer.from(pki.caPem);
+  const key = Buffer.from(pki.keyPem);
+  const cert = Buffer.from(pki.certPem);
+  const credentials = {
+    server: grpc.ServerCredentials.createSsl(ca, [{ private_key: key, cert_chain: cert }], true),
+    channel: grpc.credentials.createSsl(ca, key, cert),
+  };
+  const got: Message[] = [];
+  const b = new GrpcTransport({ id: 'b', listen: '127.0.0.1:0', credentials });
+  await b.start((m) => got.push(m));
+  const address = new Map([['b', `127.0.0.1:${b.port()}`]]);
+  const a = new GrpcTransport({ id: 'a', listen: '127.0.0.1:0', credentials });
+  await a.start(() => undefined);
+  a.setAddresses(address);
+  const plain = new GrpcTransport({ id: 'x', listen: '127.0.0.1:0' });
+  await plain.start(() => undefined);
+  plain.setAddresses(address);
+  try {
+    const beat = (from: string): Message => ({ type: 'heartbeat', from, to: 'b', term: 1, commit: 0, readSeq: 0 });
+    for (let i = 0; i < 100 && !got.some((m) => m.from === 'a'); i++) {
+      a.send([beat('a')]);
+      plain.send([beat('x')]);
+      await sleep(30);
+    }
+    assert.ok(got.some((m) => m.from === 'a'), 'nothing arrived over TLS');
+    assert.ok(!got.some((m) => m.from === 'x'), 'a plaintext peer got through');
+  } finally {
+    await a.stop();
+    await b.stop();
+    await plain.stop();
   }
 });

@@ -2,12 +2,14 @@
 // each printing `metric value unit` lines on stdout and its progress on stderr.
 import { benchLegacy } from './legacy.js';
 import { benchLegacyFailover } from './legacy-failover.js';
+import { benchRaft } from './raft.js';
 
 const suites: Record<string, () => Promise<void>> = {
   legacy: async () => {
     await benchLegacy();
     await benchLegacyFailover();
   },
+  raft: benchRaft,
 };
 
 const asked = process.argv.slice(2);

@@ -5,6 +5,7 @@ import { startManager } from '../manage.js';
 import { createDiscovery } from '../discovery/index.js';
 import { filterNames, strategyNames, DEFAULT_STRATEGY } from '../scheduler/index.js';
 import { parseDuration } from './duration.js';
+import { entryOf, renderEntry } from './format.js';
 import { log, setLogLevel } from '../../src/log.js';
 import { swarmVersion } from '../api/system.js';
 
@@ -159,13 +160,14 @@ program
   .argument('[discovery]', 'discovery backend (or $SWARM_DISCOVERY)')
   .option('--timeout <duration>', 'timeout period', '10s')
   .option('--discovery-opt <key=value>', 'discovery options (repeatable)', collect, [])
-  .action(async (discovery: string | undefined, flags: { timeout: string; discoveryOpt: string[] }) => {
+  .option('--format <template>', 'print each engine with a Go template: {{.Addr}}, {{.IP}}, {{.Port}}, {{json .}}')
+  .action(async (discovery: string | undefined, flags: { timeout: string; discoveryOpt: string[]; format?: string }) => {
     try {
       const timeoutMs = parseDuration(flags.timeout, '--timeout');
       const d = createDiscovery(discoveryArg(discovery), { heartbeatMs: timeoutMs, ttlMs: timeoutMs, opts: keyValues(flags.discoveryOpt, '--discovery-opt') });
       const signal = AbortSignal.timeout(timeoutMs);
       for await (const addrs of d.watch(signal)) {
-        for (const a of addrs) process.stdout.write(`${a}\n`);
+        for (const a of addrs) process.stdout.write(`${flags.format ? renderEntry(flags.format, entryOf(a)) : a}\n`);
         await d.close?.();
         process.exit(0);
       }

@@ -7,6 +7,7 @@ import { expandRanges, parseEntries } from '../../legacy/discovery/ranges.js';
 import { createDiscovery } from '../../legacy/discovery/index.js';
 import { parseDuration } from '../../legacy/cli/duration.js';
 import { parseListen } from '../../legacy/cli/listen.js';
+import { entryOf, renderEntry } from '../../legacy/cli/format.js';
 
 const opts = { heartbeatMs: 20, ttlMs: 60, opts: {} };
 
@@ -76,4 +77,12 @@ test('listen addresses as classic and dockerd accept them', () => {
   assert.deepEqual(parseListen('unix:///var/run/swarm.sock'), { kind: 'unix', path: '/var/run/swarm.sock' });
   assert.throws(() => parseListen('unix://relative.sock'), /absolute path/);
   assert.throws(() => parseListen('tcp://0.0.0.0:http'), /invalid port/);
+});
+
+test('swarm list --format renders each engine as Docker formats list entries', () => {
+  const e = entryOf('10.0.0.5:2375');
+  assert.equal(renderEntry('{{.IP}} {{.Port}}', e), '10.0.0.5 2375');
+  assert.equal(renderEntry('{{.Addr}}\\t{{ .IP }}', e), '10.0.0.5:2375\t10.0.0.5');
+  assert.equal(renderEntry('{{json .}}', e), '{"Addr":"10.0.0.5:2375","IP":"10.0.0.5","Port":"2375"}');
+  assert.throws(() => renderEntry('{{.Name}}', e), /can't evaluate field Name; fields are .Addr, .IP, .Port/);
 });

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:http';
 import { execFile } from 'node:child_process';
+import WebSocket from 'ws';
 import { startTestbed, type Testbed } from '../testbed/index.js';
 import { debianDocker, docker, dockerRun, dockerSpawn, waitFor } from '../support/docker-cli.js';
 import { startManager, type ManagerProcess } from '../support/manager.js';
@@ -250,6 +251,35 @@ describe('swarm manage over three real engines', { timeout: 15 * 60_000 }, () =>
     assert.notEqual(missing.code, 0);
     assert.match(missing.stderr, /No such image/);
     assert.match(await docker(host, ['system', 'df']), /^TYPE\s+TOTAL/m);
+  });
+
+  test('websocket attach through the manager; a manager on a unix socket', async () => {
+    const id = await docker(host, ['run', '-d', 'busybox', 'sh', '-c', 'sleep 2; echo over-websocket; sleep 1']);
+    const url = `${host.replace('tcp://', 'ws://')}/v1.41/containers/${id}/attach/ws?stream=1&stdout=1&stderr=1`;
+    const received = await new Promise<string>((resolve, reject) => {
+      const ws = new WebSocket(url);
+      let text = '';
+      ws.on('message', (data: Buffer) => {
+        text += data.toString();
+        if (text.includes('over-websocket')) {
+          ws.close();
+          resolve(text);
+        }
+      });
+      ws.on('error', reject);
+      setTimeout(() => reject(new Error(`no output over the websocket within 15 s; got ${JSON.stringify(text)}`)), 15_000);
+    });
+    assert.match(received, /over-websocket/);
+    await docker(host, ['rm', '-f', id]);
+
+    const sock = join(work, 'swarm.sock');
+    const onSocket = await startManager(['-H', '127.0.0.1:0', '-H', `unix://${sock}`, `nodes://${bed.engines.map((e) => e.hostPort).join(',')}`]);
+    try {
+      await waitFor('the unix-socket manager sees the engines', async () => (await docker(`unix://${sock}`, ['info'])).split('Status: Healthy').length - 1 === 3);
+      assert.equal(await docker(`unix://${sock}`, ['run', '--rm', 'busybox', 'echo', 'over a unix socket']), 'over a unix socket');
+    } finally {
+      await onSocket.stop();
+    }
   });
 
   test("Debian's docker 20.10 client works too", async () => {

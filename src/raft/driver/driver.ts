@@ -234,7 +234,13 @@ export class RaftDriver<R> {
       await opened.wal.rewrite(storage);
     }
     const driver = new RaftDriver(opts, opened.wal, storage, opened.truncatedBytes);
-    await driver.begin();
+    try {
+      await driver.begin();
+    } catch (err) {
+      // E.g. the transport's address is taken: leave nothing open behind the error.
+      await driver.stop();
+      throw err;
+    }
     return driver;
   }
 

@@ -183,18 +183,28 @@ export async function info(call: Call): Promise<void> {
   });
 }
 
-/** GET /events: every healthy engine's stream (with the client's filters), merged, each event naming its node. */
+/**
+ * GET /events: every healthy engine's stream (with the client's filters), merged, each
+ * event naming its node. Engines that turn healthy while the client listens (one that
+ * restarted, one that joined) are added, so a long `docker events` misses no engine.
+ */
 export async function events(call: Call): Promise<void> {
   const { res, ctx } = call;
-  const engines = ctx.pool.healthy();
   const abort = new AbortController();
-  res.on('close', () => abort.abort());
   res.writeHead(200, { 'Content-Type': 'application/json' });
   res.flushHeaders();
-  await Promise.all(
-    engines.map(async (engine) => {
+  const streaming = new Set<Engine>();
+  const running = new Set<Promise<void>>();
+  let finished: () => void = () => undefined;
+  const allDone = new Promise<void>((resolve) => (finished = resolve));
+  const follow = (engine: Engine, since?: string): void => {
+    if (streaming.has(engine) || abort.signal.aborted) return;
+    streaming.add(engine);
+    const query = new URLSearchParams(call.query);
+    if (since !== undefined) query.set('since', since);
+    const p = (async () => {
       try {
-        const stream = await engine.client.stream('GET', enginePath(call, '/events'), abort.signal);
+        const stream = await engine.client.stream('GET', enginePath(call, '/events', query), abort.signal);
         for await (const value of jsonStream(stream)) {
           const event = value as EngineEvent;
           event.node = { Name: engine.name, Id: engine.id, Addr: engine.addr, Ip: engine.ip };
@@ -202,9 +212,30 @@ export async function events(call: Call): Promise<void> {
         }
       } catch {
         // One engine's stream ending (it died, or the client left) leaves the others flowing.
+      } finally {
+        streaming.delete(engine);
       }
-    }),
-  );
+    })();
+    running.add(p);
+    void p.finally(() => {
+      running.delete(p);
+      // With `until`, the call ends when every engine's stream has ended.
+      if (running.size === 0 && call.query.has('until')) finished();
+    });
+  };
+  const stopWatching = ctx.pool.onStateChange((engine) => {
+    // From now on: its earlier events were not for this client's live stream.
+    if (engine.healthy && !call.query.has('until')) follow(engine, String(Math.floor(Date.now() / 1000)));
+  });
+  res.on('close', () => {
+    abort.abort();
+    stopWatching();
+    finished();
+  });
+  for (const engine of ctx.pool.healthy()) follow(engine);
+  if (running.size === 0 && call.query.has('until')) finished();
+  await allDone;
+  stopWatching();
   res.end();
 }
 

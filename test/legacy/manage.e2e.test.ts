@@ -329,6 +329,7 @@ describe('swarm manage over three real engines', { timeout: 15 * 60_000 }, () =>
     const e1 = bed.engines[1];
     assert.ok(e1);
     await docker(host, ['run', '-d', '--name', 'ticker', '-e', `constraint:node==${e1.name}`, 'busybox', 'sh', '-c', 'while true; do echo tick; sleep 0.2; done']);
+    const events = dockerSpawn(host, ['events', '--filter', 'type=container', '--format', '{{.Action}} {{.Actor.Attributes.name}}']);
     const logs = dockerSpawn(host, ['logs', '-f', 'ticker']);
     await waitFor('ticks', () => logs.output().includes('tick\ntick'), 10_000);
     await e1.kill();
@@ -339,6 +340,10 @@ describe('swarm manage over three real engines', { timeout: 15 * 60_000 }, () =>
     assert.equal(await docker(host, ['run', '--rm', 'busybox', 'echo', 'still serving']), 'still serving');
     await e1.start();
     await waitFor('engine Healthy again', async () => (await docker(host, ['info'])).split('Status: Healthy').length - 1 === 3, 30_000);
+    // The events stream opened before the kill carries the returned engine's events too.
+    await docker(host, ['run', '--rm', '--name', 'after-return', '-e', `constraint:node==${e1.name}`, 'busybox', 'true']);
+    await waitFor('an event from the returned engine on the long-lived stream', () => /start after-return/.test(events.output()), 10_000);
+    events.child.kill();
     await clean();
   });
 });

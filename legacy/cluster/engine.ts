@@ -215,6 +215,9 @@ export class Engine {
       void this.refreshImages().catch(() => undefined);
     } else if (type === 'network') {
       void this.refreshNetworks().catch(() => undefined);
+      // connect/disconnect change the container's networks, and no container event says so.
+      const container = event.Actor?.Attributes?.container;
+      if (container && this.containers.has(container)) void this.refreshContainer(container);
     } else if (type === 'volume') {
       void this.refreshVolumes().catch(() => undefined);
     }

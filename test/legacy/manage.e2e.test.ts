@@ -190,6 +190,9 @@ describe('swarm manage over three real engines', { timeout: 15 * 60_000 }, () =>
     assert.equal(ok.length, 3, results.map((r) => r.stderr).join('\n'));
     const nodes = await Promise.all(ok.map((r) => nodeOf(r.stdout.trim())));
     assert.equal(new Set(nodes).size, 3);
+    const named = await Promise.all([0, 1, 2, 3].map(() => dockerRun(host, ['create', '--name', 'only-one', 'busybox', 'true'])));
+    assert.equal(named.filter((r) => r.code === 0).length, 1, named.map((r) => r.stderr).join('\n'));
+    assert.ok(named.filter((r) => r.code !== 0).every((r) => /Conflict\. The container name "\/only-one" is already in use/.test(r.stderr)));
     await clean();
   });
 

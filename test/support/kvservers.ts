@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join, normalize } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { track, untrack } from '../testbed/exit.js';
+import { request as httpsRequest } from 'node:https';
 
 export interface KvServer {
   /** "127.0.0.1:PORT", the client address. */
@@ -166,12 +167,16 @@ function runServer(spec: ServerSpec): Promise<KvServer> {
   }));
 }
 
-/** etcd with test-speed raft timings (50 ms heartbeat, 500 ms election: leases as short as 1 s). */
-export async function startEtcd(): Promise<KvServer> {
+/**
+ * etcd with test-speed raft timings (50 ms heartbeat, 500 ms election: leases as short as
+ * 1 s). With `tls`, clients speak https and must present a certificate signed by `ca`.
+ */
+export async function startEtcd(opts: { tls?: { ca: string; cert: string; key: string } } = {}): Promise<KvServer> {
   const dir = tempDir('etcd');
   const clientPort = await freePort();
   const peerPort = await freePort();
-  const client = `http://127.0.0.1:${clientPort}`;
+  const tls = opts.tls;
+  const client = `${tls ? 'https' : 'http'}://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
   return runServer({
     kind: 'etcd',
@@ -189,19 +194,38 @@ export async function startEtcd(): Promise<KvServer> {
       '--election-timeout', '500',
       '--logger', 'zap',
       '--log-outputs', 'stderr',
+      ...(tls ? ['--cert-file', tls.cert, '--key-file', tls.key, '--trusted-ca-file', tls.ca, '--client-cert-auth'] : []),
     ],
     logPath: join(dir, 'etcd.log'),
     dir,
     endpoint: `127.0.0.1:${clientPort}`,
     async ready() {
-      try {
-        const res = await fetch(`${client}/health`, { signal: AbortSignal.timeout(1000) });
-        const body = (await res.json()) as unknown;
-        return typeof body === 'object' && body !== null && 'health' in body && body.health === 'true';
-      } catch {
-        return false;
-      }
+      const body = tls ? await httpsHealth(clientPort, tls) : await fetch(`${client}/health`, { signal: AbortSignal.timeout(1000) }).then((r) => r.json() as Promise<unknown>, () => undefined);
+      return typeof body === 'object' && body !== null && 'health' in body && body.health === 'true';
     },
+  });
+}
+
+/** GET /health over https with a client certificate (fetch cannot present one). */
+function httpsHealth(port: number, tls: { ca: string; cert: string; key: string }): Promise<unknown> {
+  return new Promise((resolve) => {
+    const req = httpsRequest(
+      { host: '127.0.0.1', port, path: '/health', ca: readFileSync(tls.ca), cert: readFileSync(tls.cert), key: readFileSync(tls.key), timeout: 1000 },
+      (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () => {
+          try {
+            resolve(JSON.parse(text) as unknown);
+          } catch {
+            resolve(undefined);
+          }
+        });
+      },
+    );
+    req.on('error', () => resolve(undefined));
+    req.on('timeout', () => req.destroy());
+    req.end();
   });
 }
 

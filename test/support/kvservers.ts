@@ -5,7 +5,8 @@
 // exit or SIGINT/SIGTERM (test/testbed/exit.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
+import { freePort } from './ports.js';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, normalize } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -30,18 +31,6 @@ const JAVA_BIN = '/usr/bin/java';
 /** zookeeper.jar's manifest names its dependencies; slf4j-simple gives it a logger (stderr). */
 const ZK_CLASSPATH = ['/usr/share/java/zookeeper.jar', '/usr/share/java/slf4j-simple.jar'].join(':');
 const START_TIMEOUT_MS = 30_000;
-
-/** A port the kernel just handed out on loopback: free now, almost surely free a moment later. */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr !== null ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 /** A fresh directory under the OS temp dir; refuses anything that is not plainly inside it. */
 function tempDir(kind: string): string {

@@ -58,7 +58,7 @@ export function ping(call: Call): void {
 
 export function version(call: Call): void {
   const { max, min } = apiRange(call.ctx);
-  const any = call.ctx.pool.known()[0];
+  const first = call.ctx.pool.known()[0];
   sendJson(call.res, 200, {
     Platform: { Name: 'swarmshift' },
     Components: [{ Name: 'swarmshift', Version: productVersion, Details: { ClassicSwarm: swarmVersion } }],
@@ -68,8 +68,8 @@ export function version(call: Call): void {
     GitCommit: 'swarmshift',
     GoVersion: `node${process.versions.node}`,
     Os: 'linux',
-    Arch: any?.version?.Arch ?? process.arch.replace('x64', 'amd64'),
-    KernelVersion: any?.version?.KernelVersion ?? '',
+    Arch: first?.version?.Arch ?? process.arch.replace('x64', 'amd64'),
+    KernelVersion: first?.version?.KernelVersion ?? '',
     BuildTime: '',
   });
 }

@@ -217,8 +217,12 @@ export async function createContainer(call: Call): Promise<void> {
         const created = JSON.parse(out.body.toString('utf8')) as { Id: string };
         // The answer does not wait for the cache: the placement stays pending (visible to
         // the scheduler) until the refresh lands, and reads wait for it (settled()).
+        engine.justCreated.add(created.Id);
         const landed = engine.refreshContainer(created.Id);
-        void landed.finally(() => engine.pending.delete(token));
+        void landed.finally(() => {
+          engine.pending.delete(token);
+          engine.justCreated.delete(created.Id);
+        });
         log.debug('container created', { id: created.Id, node: engine.name });
         res.writeHead(out.status, { 'Content-Type': 'application/json', 'Content-Length': out.body.length });
         res.end(out.body);
@@ -250,14 +254,15 @@ function withNode(body: Buffer, engine: Engine): Buffer {
   return Buffer.concat([body.subarray(0, brace + 1), node, body.subarray(brace + 1)]);
 }
 
-/** Calls whose success changes the container: the cache is refreshed before the next read. */
-const mutating = new Set(['start', 'stop', 'restart', 'kill', 'pause', 'unpause', 'rename', 'update', 'wait']);
+/** Calls whose success changes the container's state: the cache is refreshed before the next read. */
+const stateChanging = new Set(['start', 'stop', 'restart', 'kill', 'pause', 'unpause', 'wait']);
+/** Calls that change more than its state. */
+const reshaping = new Set(['rename', 'update']);
 
 /** Any /containers/{ref}/... call: forwarded to the owning engine with the full ID in the path. */
 export async function containerCall(call: Call): Promise<void> {
   const [ref = '', rest = ''] = call.params;
-  const { engine, container } = await call.ctx.pool.resolveContainer(decodeURIComponent(ref));
-  const id = container.summary.Id;
+  const { engine, id } = await call.ctx.pool.resolveContainer(decodeURIComponent(ref));
   const action = rest.replace(/^\//, '');
   if (action === 'rename' && call.req.method === 'POST') {
     const newName = call.query.get('name')?.replace(/^\//, '') ?? '';
@@ -273,14 +278,17 @@ export async function containerCall(call: Call): Promise<void> {
     },
   });
   // Reads after this call wait for the refresh (settled()); this answer does not.
-  if (status >= 200 && status < 300 && (call.req.method === 'DELETE' || mutating.has(action) || call.req.method === 'PUT')) void engine.refreshContainer(id);
+  if (status >= 200 && status < 300) {
+    if (call.req.method === 'DELETE' || reshaping.has(action) || call.req.method === 'PUT') void engine.refreshContainer(id, 'full');
+    else if (stateChanging.has(action)) void engine.refreshContainer(id, 'state');
+  }
 }
 
 /** POST /containers/{ref}/exec: forwarded, and the exec remembered so /exec/{id}/... finds its engine. */
 export async function createExec(call: Call): Promise<void> {
   const [ref = ''] = call.params;
-  const { engine, container } = await call.ctx.pool.resolveContainer(decodeURIComponent(ref));
-  const path = enginePath(call, `/containers/${container.summary.Id}/exec`);
+  const { engine, id } = await call.ctx.pool.resolveContainer(decodeURIComponent(ref));
+  const path = enginePath(call, `/containers/${id}/exec`);
   await forward(call.req, call.res, engine.client, engine.name, path, {
     rewrite: (body) => {
       const parsed = JSON.parse(body.toString('utf8')) as { Id?: string };
@@ -314,8 +322,8 @@ export async function execCall(call: Call): Promise<void> {
 /** Hijacked calls: attach (incl. websocket) and exec start. */
 export async function containerUpgrade(call: UpgradeCall): Promise<void> {
   const [ref = '', rest = ''] = call.params;
-  const { engine, container } = await call.ctx.pool.resolveContainer(decodeURIComponent(ref));
-  forwardUpgrade(call.req, call.socket, call.head, engine.client, engine.name, enginePath(call, `/containers/${container.summary.Id}${rest}`));
+  const { engine, id } = await call.ctx.pool.resolveContainer(decodeURIComponent(ref));
+  forwardUpgrade(call.req, call.socket, call.head, engine.client, engine.name, enginePath(call, `/containers/${id}${rest}`));
 }
 
 export async function execUpgrade(call: UpgradeCall): Promise<void> {

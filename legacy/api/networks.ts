@@ -76,7 +76,7 @@ export async function networkCall(call: Call): Promise<void> {
       if (network.Scope === 'local' && found.engine !== engine) {
         throw new ApiError(400, `container ${parsed.Container} is on node ${found.engine.name}, network ${ref} on node ${engine.name}: a local network can only connect containers on its own node`);
       }
-      parsed.Container = found.container.summary.Id;
+      parsed.Container = found.id;
     }
     body = Buffer.from(JSON.stringify(parsed));
   }

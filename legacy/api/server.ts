@@ -54,7 +54,7 @@ const routes: Route[] = [
   route('POST', '/commit', async (c) => {
     const ref = c.query.get('container') ?? '';
     const found = await c.ctx.pool.resolveContainer(ref);
-    c.query.set('container', found.container.summary.Id);
+    c.query.set('container', found.id);
     await containerCallOn(c, found.engine.addr, '/commit');
   }),
   route('*', `/exec/${seg}(/.*)?`, execCall),

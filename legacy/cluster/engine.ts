@@ -3,7 +3,7 @@
 // its health. A broken event stream triggers a probe at once, so a dead engine is seen
 // in seconds rather than after the refresh interval.
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ContainerInspect, ContainerSummary, EngineEvent, EngineInfo, EngineVersion, ImageSummary, NetworkResource, VolumeResource } from '../../src/docker/types.js';
+import type { ContainerInspect, ContainerSummary, PortSummary, EngineEvent, EngineInfo, EngineVersion, ImageSummary, NetworkResource, VolumeResource } from '../../src/docker/types.js';
 import { createEngineClient, jsonStream, type EngineClient, type EngineTls } from '../../src/docker/engine-client.js';
 import { ApiError } from '../../src/docker/errors.js';
 import { log as rootLog, type Logger } from '../../src/log.js';
@@ -41,6 +41,23 @@ export type EngineListener = (engine: Engine, event: EngineEvent) => void;
 
 const containerEventTypes = new Set(['container']);
 
+export type RefreshDepth = 'full' | 'state';
+
+/** Container events that change only its state, ports and networks' addresses. */
+const stateActions = new Set(['start', 'die', 'stop', 'kill', 'pause', 'unpause', 'restart', 'oom', 'health_status']);
+
+/** The list entry's Ports, as the engine writes them, from an inspect's NetworkSettings.Ports. */
+export function portsOf(inspect: ContainerInspect): PortSummary[] {
+  const out: PortSummary[] = [];
+  for (const [key, bindings] of Object.entries(inspect.NetworkSettings?.Ports ?? {})) {
+    const [port = '0', type = 'tcp'] = key.split('/');
+    const privatePort = Number(port);
+    if (!bindings || bindings.length === 0) out.push({ PrivatePort: privatePort, Type: type });
+    else for (const b of bindings) out.push({ IP: b.HostIp ?? '', PrivatePort: privatePort, PublicPort: Number(b.HostPort ?? '0'), Type: type });
+  }
+  return out;
+}
+
 export class Engine {
   readonly client: EngineClient;
   state: EngineState = 'pending';
@@ -54,6 +71,8 @@ export class Engine {
   networks: NetworkResource[] = [];
   volumes: VolumeResource[] = [];
   readonly pending = new Map<number, PendingCreate>();
+  /** IDs of containers created through us whose first refresh has not landed yet. */
+  readonly justCreated = new Set<string>();
   /** Container refreshes under way (after our own calls or events); reads wait for them. */
   private readonly inflight = new Set<Promise<void>>();
   private readonly log: Logger;
@@ -210,7 +229,7 @@ export class Engine {
     const action = event.Action ?? event.status ?? '';
     if (containerEventTypes.has(type) && id) {
       if (action === 'destroy') this.containers.delete(id);
-      else if (!action.startsWith('exec_') && action !== 'top' && action !== 'attach' && action !== 'resize') void this.refreshContainer(id);
+      else if (!action.startsWith('exec_') && action !== 'top' && action !== 'attach' && action !== 'resize') void this.refreshContainer(id, stateActions.has(action.split(':')[0] ?? '') ? 'state' : 'full');
     } else if (type === 'image') {
       void this.refreshImages().catch(() => undefined);
     } else if (type === 'network') {
@@ -255,27 +274,32 @@ export class Engine {
     });
   }
 
-  /** Per container: the refresh under way, and whether another must follow it. */
-  private readonly refreshing = new Map<string, { done: Promise<void>; again: boolean }>();
+  /** Per container: the refresh under way, and what must follow it (none, a state read, a full read). */
+  private readonly refreshing = new Map<string, { done: Promise<void>; again: RefreshDepth | undefined }>();
 
   /**
-   * Re-reads one container (list entry and inspect); removes it if the engine no longer
-   * has it. Calls for a container already being refreshed coalesce into one more read
-   * after the current one, so a burst of events (create, start, our own calls) costs at
-   * most two reads, and the last read always follows the last change.
+   * Re-reads one container; removes it if the engine no longer has it. 'full' reads the
+   * list entry and the inspect (for a new container, a rename, an update, a network
+   * change); 'state' reads only the inspect and patches the entry's state, ports and
+   * networks (start, die, pause...: half the calls, on the path of every `docker run`).
+   * Calls for a container already being refreshed coalesce into one more read after the
+   * current one, so a burst of events costs at most two reads, and the last read always
+   * follows the last change.
    */
-  refreshContainer(id: string): Promise<void> {
+  refreshContainer(id: string, depth: RefreshDepth = 'full'): Promise<void> {
     const running = this.refreshing.get(id);
     if (running) {
-      running.again = true;
+      running.again = running.again === 'full' || depth === 'full' ? 'full' : 'state';
       return running.done;
     }
-    const entry = { done: Promise.resolve(), again: false };
+    const entry: { done: Promise<void>; again: RefreshDepth | undefined } = { done: Promise.resolve(), again: depth };
     entry.done = (async () => {
-      do {
-        entry.again = false;
-        await this.readContainer(id);
-      } while (entry.again);
+      while (entry.again !== undefined) {
+        const next: RefreshDepth = entry.again;
+        entry.again = undefined;
+        if (next === 'state' && this.containers.has(id)) await this.readState(id);
+        else await this.readContainer(id);
+      }
       this.refreshing.delete(id);
     })();
     this.refreshing.set(id, entry);
@@ -298,6 +322,21 @@ export class Engine {
       else this.containers.delete(id);
     } catch (err) {
       this.log.debug('container refresh failed', { id, error: (err as Error).message });
+    }
+  }
+
+  /** The inspect alone, patched into the cached entry: what a state change alters. */
+  private async readState(id: string): Promise<void> {
+    try {
+      const inspect = await this.client.json<ContainerInspect>('GET', `/containers/${id}/json`);
+      const cached = this.containers.get(id);
+      if (!cached) return;
+      const summary: ContainerSummary = { ...cached.summary, State: inspect.State.Status, Ports: portsOf(inspect) };
+      if (inspect.NetworkSettings?.Networks) summary.NetworkSettings = { Networks: inspect.NetworkSettings.Networks };
+      this.containers.set(id, { summary, inspect });
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) this.containers.delete(id);
+      else this.log.debug('container state refresh failed', { id, error: (err as Error).message });
     }
   }
 

@@ -11,6 +11,12 @@ export interface ContainerRef {
   container: CachedContainer;
 }
 
+/** Where a call about a container goes: its engine and its full ID. */
+export interface ContainerTarget {
+  engine: Engine;
+  id: string;
+}
+
 export type PoolEventListener = (engine: Engine, event: EngineEvent) => void;
 
 export class EnginePool {
@@ -142,12 +148,15 @@ export class EnginePool {
    * own calls started have landed (a create answered a moment ago); else by asking the
    * engines (a container made directly on an engine, whose event has not arrived yet).
    */
-  async resolveContainer(ref: string): Promise<ContainerRef> {
+  async resolveContainer(ref: string): Promise<ContainerTarget> {
     const cached = this.findContainer(ref);
-    if (cached) return cached;
+    if (cached) return { engine: cached.engine, id: cached.container.summary.Id };
+    // A container created through us a moment ago, by the ID we answered with: its
+    // engine is known without waiting for the cache (`docker run` starts it at once).
+    for (const engine of this.engines.values()) if (engine.justCreated.has(ref)) return { engine, id: ref };
     await this.settled();
     const settled = this.findContainer(ref);
-    if (settled) return settled;
+    if (settled) return { engine: settled.engine, id: settled.container.summary.Id };
     const asked = await Promise.all(
       this.healthy().map(async (engine) => {
         const r = await engine.client.request('GET', `/containers/${encodeURIComponent(ref)}/json`).catch(() => undefined);
@@ -160,7 +169,7 @@ export class EnginePool {
     const id = asked.find((x) => x !== undefined);
     const found = id ? this.findContainer(id) : undefined;
     if (!found) throw noSuchContainer(ref);
-    return found;
+    return { engine: found.engine, id: found.container.summary.Id };
   }
 
   /** Whether a container name is taken anywhere in the cluster (including pending creates). */

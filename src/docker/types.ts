@@ -47,6 +47,10 @@ export interface ContainerInspect {
     [key: string]: unknown;
   };
   Image: string;
+  NetworkSettings?: {
+    Ports?: Record<string, PortBinding[] | null> | null;
+    Networks?: Record<string, { NetworkID?: string }>;
+  };
   [key: string]: unknown;
 }
 

@@ -100,7 +100,7 @@ export async function benchLegacy(): Promise<void> {
     await removeAll(mgr.host);
 
     for (const clients of [1, 8]) {
-      const total = clients === 1 ? 20 : 48;
+      const total = clients === 1 ? 40 : 96;
       progress(`docker run -d (create+start) x${total}, ${clients} client(s), direct to one engine`);
       const d = await runThroughput(direct, clients, total);
       await removeAll(engine.url);

@@ -165,6 +165,11 @@ describe('swarm manage over three real engines', { timeout: 15 * 60_000 }, () =>
       portNodes.add(await nodeOf(`p${i}`));
     }
     assert.equal(portNodes.size, 3);
+    // The cached entry (patched from inspect after start) shows ports as the engine does.
+    const p0 = await nodeOf('p0');
+    const owner = bed.engines.find((e) => e.name === p0);
+    assert.ok(owner);
+    assert.equal(await docker(host, ['ps', '--filter', 'name=p0', '--format', '{{.Ports}} {{.Status}}']), await docker(owner.url, ['ps', '--filter', 'name=p0', '--format', '{{.Ports}} {{.Status}}']));
     const fourth = await dockerRun(host, ['run', '-d', '-p', '18080:80', 'busybox', 'sleep', '300']);
     assert.notEqual(fourth.code, 0);
     assert.match(fourth.stderr, /port 18080/);

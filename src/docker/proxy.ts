@@ -118,12 +118,18 @@ export function forwardUpgrade(req: IncomingMessage, client: Duplex, head: Buffe
     else client.destroy();
   });
   client.on('error', () => upstream.destroy());
-  // The engine ended cleanly: pipe() has called client.end(), and output may still be
-  // queued in the client's socket (encrypted and flushed asynchronously under TLS):
-  // destroying now would drop the tail of the output. Close once it is flushed.
+  // The engine ended cleanly: pipe() has called client.end() (so client.writable is
+  // already false), and output may still be queued in the client's socket, encrypted and
+  // flushed asynchronously under TLS: destroying it now drops the tail of the output. The
+  // end flushes it; the client then closes its side. A client that never does is closed
+  // after a grace period.
   upstream.on('close', () => {
-    if (upstream.readableEnded && client.writable) client.end(() => client.destroy());
-    else client.destroy();
+    if (!upstream.readableEnded) {
+      client.destroy();
+      return;
+    }
+    if (!client.writableEnded) client.end();
+    setTimeout(() => client.destroy(), 5000).unref();
   });
   client.on('close', () => upstream.destroy());
 }

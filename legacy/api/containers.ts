@@ -39,6 +39,15 @@ function matchesLabel(labels: Record<string, string>, want: string): boolean {
   return labels[want.slice(0, i)] === want.slice(i + 1);
 }
 
+/** The `name` filter is a regular expression, as the engine takes it; a bad one is the client's error. */
+function nameFilter(v: string): RegExp {
+  try {
+    return new RegExp(v.replace(/^\//, ''));
+  } catch (err) {
+    throw badRequest(`invalid filter 'name=${v}': ${(err as Error).message}`);
+  }
+}
+
 interface Listed {
   engine: Engine;
   summary: ContainerSummary;
@@ -71,6 +80,8 @@ export async function listContainers(call: Call): Promise<void> {
     if (!found) throw noSuchContainer(ref);
     return found.container.summary.Created;
   };
+  // Compiled before any container is looked at: a bad pattern is an error even on an empty cluster.
+  const namePatterns = (filters.get('name') ?? []).map(nameFilter);
   const before = filters.get('before')?.map(refTime);
   const since = filters.get('since')?.map(refTime);
   const anyOf = (key: string, pred: (v: string) => boolean): boolean => {
@@ -85,10 +96,7 @@ export async function listContainers(call: Call): Promise<void> {
     const names = s.Names.map((n) => n.replace(/^\//, ''));
     return (
       anyOf('id', (v) => s.Id.startsWith(v)) &&
-      anyOf('name', (v) => {
-        const re = new RegExp(v.replace(/^\//, ''));
-        return names.some((n) => re.test(n) || re.test(`${engine.name}/${n}`));
-      }) &&
+      (namePatterns.length === 0 || namePatterns.some((re) => names.some((n) => re.test(n) || re.test(`${engine.name}/${n}`)))) &&
       allOf('label', (v) => matchesLabel(s.Labels ?? {}, v)) &&
       anyOf('status', (v) => s.State === v) &&
       anyOf('node', (v) => globToRegExp(v).test(engine.name) || engine.id === v) &&

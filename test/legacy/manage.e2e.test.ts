@@ -322,6 +322,10 @@ describe('swarm manage over three real engines', { timeout: 15 * 60_000 }, () =>
     const notObject = await raw('POST', '/v1.41/containers/create', '[1,2]');
     assert.equal(notObject.status, 400);
     assert.equal((await raw('GET', '/v1.41/containers/doesnotexist/json')).status, 404);
+    const badRegex = await raw('GET', `/v1.41/containers/json?filters=${encodeURIComponent(JSON.stringify({ name: ['(('] }))}`);
+    assert.equal(badRegex.status, 400);
+    assert.match(JSON.stringify(badRegex.json), /invalid filter 'name=\(\('/);
+    assert.equal((await raw('GET', '/v1.41/containers/json?filters=notjson')).status, 400);
     const tooNew = await raw('GET', '/v9.99/info');
     assert.equal(tooNew.status, 400);
     assert.match(JSON.stringify(tooNew.json), /client version 9\.99 is too new/);

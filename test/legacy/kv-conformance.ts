@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { kvKey, type KvEntry, type KvStore } from '../../legacy/discovery/kv.js';
+import { kvKey, type KvEntry, type KvFactory, type KvStore } from '../../legacy/discovery/kv.js';
 
 const kvModule = new URL('../../legacy/discovery/kv.js', import.meta.url).href;
 
@@ -46,6 +46,41 @@ export interface KvHarness {
    * engine and a primary for real.
    */
   child: { module: string; scheme: string; endpoints: string[] };
+}
+
+/** What a store's test file supplies; storeHarness() does the wiring every store shares. */
+export interface HarnessParts {
+  /** The module that registers the store (file URL), for the SIGKILL test's child process. */
+  module: string;
+  scheme: string;
+  /** The address clients use ("127.0.0.1:PORT"). */
+  endpoint: string;
+  factory: KvFactory;
+  outage(): Promise<void>;
+  recover(): Promise<void>;
+  /** Stops the server (after every store the harness made is closed). */
+  stop(): Promise<void>;
+}
+
+/** A harness whose stores are all closed, then the server stopped, by close(). */
+export function storeHarness(parts: HarnessParts): KvHarness {
+  const stores: KvStore[] = [];
+  const connect = (): KvStore => {
+    const s = parts.factory([parts.endpoint], { timeoutMs: 2000 });
+    stores.push(s);
+    return s;
+  };
+  return {
+    store: connect(),
+    connect,
+    child: { module: parts.module, scheme: parts.scheme, endpoints: [parts.endpoint] },
+    outage: parts.outage,
+    recover: parts.recover,
+    async close() {
+      await Promise.all(stores.map((s) => s.close()));
+      await parts.stop();
+    },
+  };
 }
 
 export interface ConformanceOptions {

@@ -2,31 +2,24 @@
 // `consul` client. Outages go through a TCP proxy, so the store keeps its data as a real
 // Consul server would (the dev server itself is in memory, like `consul agent -dev`).
 import { consulStore } from '../../legacy/discovery/consul.js';
-import type { KvStore } from '../../legacy/discovery/kv.js';
 import { startConsulDev } from '../../src/consuldev/index.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
-import { kvConformance } from './kv-conformance.js';
+import { kvConformance, storeHarness } from './kv-conformance.js';
 
 kvConformance('consul', async () => {
   // Sessions as short as the suite's TTLs; a session still lives up to twice its TTL.
   const dev = await startConsulDev({ host: '127.0.0.1', port: 0, minSessionTtlMs: 1000 });
   const proxy = await startTcpProxy(dev.host, dev.port);
-  const stores: KvStore[] = [];
-  const connect = (): KvStore => {
-    const s = consulStore([proxy.address], { timeoutMs: 2000 });
-    stores.push(s);
-    return s;
-  };
-  return {
-    store: connect(),
-    connect,
-    child: { module: new URL('../../legacy/discovery/consul.js', import.meta.url).href, scheme: 'consul', endpoints: [proxy.address] },
+  return storeHarness({
+    module: new URL('../../legacy/discovery/consul.js', import.meta.url).href,
+    scheme: 'consul',
+    endpoint: proxy.address,
+    factory: consulStore,
     outage: () => proxy.outage(),
     recover: () => proxy.recover(),
-    async close() {
-      await Promise.all(stores.map((s) => s.close()));
+    async stop() {
       await proxy.close();
       await dev.close();
     },
-  };
+  });
 });

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Entry } from '../../src/raft/core/index.js';
+import { newDataKey, WalCipher, WalKeyError } from '../../src/raft/wal/cipher.js';
 import { Wal } from '../../src/raft/wal/wal.js';
 
 const cmd = (index: number, term: number, text: string): Entry => ({ kind: 'command', index, term, data: new TextEncoder().encode(text) });
@@ -128,4 +129,77 @@ test('wal: rewrite after a snapshot keeps only the snapshot and the entries afte
     );
     assert.equal(again.storage.hardState.commit, 50);
     await again.wal.close();
+  }));
+
+test('wal: sealed with a data key, no record is readable on disk; it reopens with the key, and a torn sealed tail is still cut off', () =>
+  withDir(async (dir) => {
+    const key = newDataKey('k1');
+    const { wal } = await Wal.open(dir, { cipher: new WalCipher(key) });
+    await wal.append([{ kind: 'entries', entries: [cmd(1, 1, 'top-secret-alpha'), cmd(2, 1, 'top-secret-beta')] }]);
+    await wal.append([{ kind: 'snapshot', snapshot: { meta: { index: 1, term: 1, membership: { voters: ['n1'], learners: [] } }, data: new TextEncoder().encode('snapshot-secret-gamma') } }]);
+    await wal.append([{ kind: 'hardState', hardState: { term: 1, vote: 'n1', commit: 2 } }]);
+    await wal.sync();
+    await wal.close();
+    const raw = await readFile(join(dir, 'wal'));
+    for (const secret of ['top-secret', 'snapshot-secret', 'dG9wLXNlY3JldC1hbHBoYQ', 'entries', 'hardState']) assert.equal(raw.includes(secret), false, `${secret} readable on disk`);
+    const again = await Wal.open(dir, { cipher: new WalCipher(key) });
+    assert.equal(again.truncatedBytes, 0);
+    assert.deepEqual(again.storage.hardState, { term: 1, vote: 'n1', commit: 2 });
+    assert.deepEqual(
+      again.storage.entries.map((e) => e.index),
+      [2],
+    );
+    assert.equal(new TextDecoder().decode(again.storage.snapshot?.data), 'snapshot-secret-gamma');
+    await again.wal.close();
+    await truncate(join(dir, 'wal'), raw.length - 5);
+    const torn = await Wal.open(dir, { cipher: new WalCipher(key) });
+    assert.ok(torn.truncatedBytes > 0);
+    assert.equal(torn.storage.hardState.commit, 0);
+    assert.deepEqual(
+      torn.storage.entries.map((e) => e.index),
+      [2],
+    );
+    await torn.wal.close();
+  }));
+
+test('wal: a sealed log refuses to open without its key or with the wrong one, and is left intact', () =>
+  withDir(async (dir) => {
+    const { wal } = await Wal.open(dir, { cipher: new WalCipher(newDataKey('k1')) });
+    await wal.append([{ kind: 'entries', entries: [cmd(1, 1, 'a')] }]);
+    await wal.sync();
+    await wal.close();
+    const before = await readFile(join(dir, 'wal'));
+    await assert.rejects(Wal.open(dir), (err: Error) => err instanceof WalKeyError && /encrypted at rest; start the node with its data key/.test(err.message));
+    await assert.rejects(Wal.open(dir, { cipher: new WalCipher(newDataKey('k2')) }), /sealed with data key "k1", which this node was not given/);
+    await assert.rejects(Wal.open(dir, { cipher: new WalCipher(newDataKey('k1')) }), /does not authenticate/);
+    assert.deepEqual(await readFile(join(dir, 'wal')), before);
+  }));
+
+test('wal: a plain log opens with a key (encryption turned on later), and after rotation old records open with the previous key', () =>
+  withDir(async (dir) => {
+    const plain = await Wal.open(dir);
+    await plain.wal.append([{ kind: 'entries', entries: [cmd(1, 1, 'a')] }]);
+    await plain.wal.sync();
+    await plain.wal.close();
+    const k1 = newDataKey('k1');
+    const cipher = new WalCipher(k1);
+    const sealed = await Wal.open(dir, { cipher });
+    assert.equal(sealed.storage.entries.length, 1);
+    await sealed.wal.append([{ kind: 'entries', entries: [cmd(2, 1, 'b')] }]);
+    const k2 = newDataKey('k2');
+    cipher.rotate(k2);
+    await sealed.wal.append([{ kind: 'entries', entries: [cmd(3, 1, 'c')] }]);
+    await sealed.wal.sync();
+    await sealed.wal.close();
+    const both = await Wal.open(dir, { cipher: new WalCipher(k2, [k1]) });
+    assert.deepEqual(
+      both.storage.entries.map((e) => e.index),
+      [1, 2, 3],
+    );
+    // A rewrite seals everything with the current key: the old one is no longer needed.
+    await both.wal.rewrite(both.storage);
+    await both.wal.close();
+    const onlyNew = await Wal.open(dir, { cipher: new WalCipher(k2) });
+    assert.equal(onlyNew.storage.entries.length, 3);
+    await onlyNew.wal.close();
   }));

@@ -13,6 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import { createNode, foundingStorage, JOINING_STORAGE } from '../core/index.js';
 import type { ConfChange, Entry, HardState, Message, NodeId, RaftNode, Ready, Rejection, Snapshot, SoftState, Status, StorageState } from '../core/index.js';
+import type { WalCipher } from '../wal/cipher.js';
 import { recordsOf, Wal } from '../wal/wal.js';
 import { decodeCommand, decodeSnapshot, encodeAddresses, encodeCommand, encodeSnapshot } from './envelope.js';
 import type { AddressBook } from './envelope.js';
@@ -91,6 +92,8 @@ export interface DriverOptions<R> {
   readonly tuning?: Partial<Tuning>;
   /** Election jitter; injectable so that tests can replay. */
   readonly rand?: () => number;
+  /** Seals the WAL and the snapshots in it (data at rest); a sealed log opens only with it. */
+  readonly cipher?: WalCipher | null;
   /** The disk or the state machine failed: the node has stopped itself. */
   readonly onFatal?: (error: Error) => void;
 }
@@ -205,7 +208,7 @@ export class RaftDriver<R> {
 
   /** Opens (or founds) the node's disk state, recovers, and starts the loop, timers and transport. */
   static async start<R>(opts: DriverOptions<R>): Promise<RaftDriver<R>> {
-    const opened = await Wal.open(opts.dir);
+    const opened = await Wal.open(opts.dir, { cipher: opts.cipher ?? null });
     let storage = opened.storage;
     const fresh = storage.snapshot === null && storage.entries.length === 0 && storage.hardState.term === 0;
     if (fresh) {

@@ -1,5 +1,5 @@
 // The write-ahead log on disk: one append-only file of framed records,
-//   [payload length: u32 LE][crc32 of payload: u32 LE][payload: JSON]
+//   [payload length: u32 LE][crc32 of payload: u32 LE][payload: JSON, or JSON sealed by cipher.ts]
 // A crash can leave the last record torn (short, or with bytes that fail the checksum).
 // Opening stops at the first record that does not check out, truncates the file there and
 // fsyncs, so the next append continues from a clean prefix. Records before a damaged one
@@ -12,19 +12,31 @@ import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { Ready, StorageState } from '../core/index.js';
+import { isSealed, WalKeyError } from './cipher.js';
+import type { WalCipher } from './cipher.js';
 import { replay } from './records.js';
 import type { WalRecord } from './records.js';
 
 const HEADER = 8;
 const FILE = 'wal';
 
-function encodePayload(record: WalRecord): Buffer {
-  return Buffer.from(
+function encodePayload(record: WalRecord, cipher: WalCipher | null): Buffer {
+  const plain = Buffer.from(
     JSON.stringify(record, (_key, value: unknown) => (value instanceof Uint8Array ? { $b64: Buffer.from(value).toString('base64') } : value)),
   );
+  return cipher === null ? plain : cipher.seal(plain);
 }
 
-function decodePayload(payload: Buffer): WalRecord | null {
+/**
+ * A record whose checksum holds but which cannot be opened (sealed, and no key or the
+ * wrong key) throws WalKeyError: that is not a torn tail, and truncating there would
+ * destroy the log.
+ */
+function decodePayload(payload: Buffer, cipher: WalCipher | null): WalRecord | null {
+  if (isSealed(payload)) {
+    if (cipher === null) throw new WalKeyError('wal: this log is encrypted at rest; start the node with its data key');
+    payload = cipher.open(payload);
+  }
   try {
     const parsed: unknown = JSON.parse(payload.toString('utf8'), (_key, value: unknown) => {
       if (typeof value === 'object' && value !== null && '$b64' in value) {
@@ -42,8 +54,8 @@ function decodePayload(payload: Buffer): WalRecord | null {
   }
 }
 
-export function frame(record: WalRecord): Buffer {
-  const payload = encodePayload(record);
+export function frame(record: WalRecord, cipher: WalCipher | null = null): Buffer {
+  const payload = encodePayload(record, cipher);
   const header = Buffer.alloc(HEADER);
   header.writeUInt32LE(payload.length, 0);
   header.writeUInt32LE(crc32(payload), 4);
@@ -51,7 +63,7 @@ export function frame(record: WalRecord): Buffer {
 }
 
 /** Parses the valid prefix of a WAL file; `validBytes` is where the first bad record starts. */
-export function parse(data: Buffer): { records: WalRecord[]; validBytes: number } {
+export function parse(data: Buffer, cipher: WalCipher | null = null): { records: WalRecord[]; validBytes: number } {
   const records: WalRecord[] = [];
   let at = 0;
   while (at + HEADER <= data.length) {
@@ -61,7 +73,7 @@ export function parse(data: Buffer): { records: WalRecord[]; validBytes: number 
     if (end > data.length) break;
     const payload = data.subarray(at + HEADER, end);
     if (crc32(payload) !== sum) break;
-    const record = decodePayload(payload);
+    const record = decodePayload(payload, cipher);
     if (record === null) break;
     records.push(record);
     at = end;
@@ -86,34 +98,41 @@ export interface OpenedWal {
   readonly truncatedBytes: number;
 }
 
+export interface WalOptions {
+  /** Seals every record written (data at rest); also needed to open a sealed log. */
+  readonly cipher?: WalCipher | null;
+}
+
 export class Wal {
   private constructor(
     private readonly dir: string,
     private file: FileHandle,
     private size: number,
+    private readonly cipher: WalCipher | null,
   ) {}
 
-  static async open(dir: string): Promise<OpenedWal> {
+  static async open(dir: string, options: WalOptions = {}): Promise<OpenedWal> {
+    const cipher = options.cipher ?? null;
     await mkdir(dir, { recursive: true });
     const path = join(dir, FILE);
     const data = await readFile(path).catch((err: unknown) => {
       if (err instanceof Error && 'code' in err && err.code === 'ENOENT') return Buffer.alloc(0);
       throw err;
     });
-    const { records, validBytes } = parse(data);
+    const { records, validBytes } = parse(data, cipher);
     const file = await open(path, 'a+');
     const truncatedBytes = data.length - validBytes;
     if (truncatedBytes > 0) {
       await file.truncate(validBytes);
       await file.sync();
     }
-    return { wal: new Wal(dir, file, validBytes), storage: replay(records), truncatedBytes };
+    return { wal: new Wal(dir, file, validBytes, cipher), storage: replay(records), truncatedBytes };
   }
 
   /** Writes records after the current end; not durable until sync() resolves. */
   async append(records: readonly WalRecord[]): Promise<void> {
     if (records.length === 0) return;
-    const buf = Buffer.concat(records.map(frame));
+    const buf = Buffer.concat(records.map((r) => frame(r, this.cipher)));
     await this.file.write(buf, 0, buf.length, this.size);
     this.size += buf.length;
   }
@@ -132,7 +151,7 @@ export class Wal {
     if (storage.snapshot !== null) records.push({ kind: 'snapshot', snapshot: storage.snapshot });
     if (storage.entries.length > 0) records.push({ kind: 'entries', entries: storage.entries });
     records.push({ kind: 'hardState', hardState: storage.hardState });
-    const buf = Buffer.concat(records.map(frame));
+    const buf = Buffer.concat(records.map((r) => frame(r, this.cipher)));
     const tmpPath = join(this.dir, `${FILE}.tmp`);
     const tmp = await open(tmpPath, 'w');
     try {

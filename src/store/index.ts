@@ -1,0 +1,7 @@
+// The replicated cluster store of swarm mode: import from here.
+export { isKind, isTaskState, KINDS, nameOf, TASK_STATES, UNIQUE_NAMES } from './objects.js';
+export type * from './objects.js';
+export { DEFAULT_LIMITS, StoreState } from './state.js';
+export type { Change, Commit, IndexName, Limits, Op, StoreErrorCode, Transaction, TxError, TxOutcome } from './state.js';
+export { ClusterStore, loadOrCreateDataKey, MAX_TRANSACTION_BYTES, newId, StoreError } from './store.js';
+export type { StoreOptions, StoreReader, WatchOptions } from './store.js';

@@ -1,5 +1,6 @@
 // The replicated store over three raft members with real WALs on disk (peers talk over an
-// in-process network; test/store/procs.e2e.test.ts does it with processes): transactions
+// in-process network; test/raft/procs.e2e.test.ts kills real processes under the same
+// driver and sealed WAL): transactions
 // through raft, optimistic concurrency across managers, linearizable reads, watches that
 // resume across a restart, and data at rest sealed.
 

@@ -5,6 +5,9 @@
 //   node dist/test/raft/proc/raftkv.js --id n1 --ip 127.0.77.1 --dir /tmp/n1 \
 //     --peers n1=127.0.77.1:17000,n2=127.0.77.2:17000,n3=127.0.77.3:17000 [--join] [--force-new-cluster]
 //
+// The WAL is sealed with a data key, as the store's is (made on first start in
+// DIR.dek.json), so kill -9 recovery and the benchmark include the encryption at rest.
+//
 // HTTP (port --http-port, default 18000):
 //   PUT /kv/KEY (body = value)     200 {"index"} once applied here; 503 {"message","code","leader"}
 //   GET /kv/KEY                    linearizable (ReadIndex): 200 {"value": string|null, "index"}
@@ -18,7 +21,8 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { RaftDriver, RaftError } from '../../../src/raft/driver/index.js';
+import { RaftDriver, RaftError, WalCipher } from '../../../src/raft/driver/index.js';
+import { loadOrCreateDataKey } from '../../../src/store/index.js';
 import type { Tuning } from '../../../src/raft/driver/index.js';
 import { GrpcTransport } from '../../../src/raft/transport/index.js';
 import { KvMachine, encodePut } from '../kvmachine.js';
@@ -38,6 +42,7 @@ const { values } = parseArgs({
     'heartbeat-ticks': { type: 'string' },
     'snapshot-interval': { type: 'string' },
     'keep-entries': { type: 'string' },
+    plain: { type: 'boolean', default: false },
   },
 });
 
@@ -83,6 +88,8 @@ const driver = await RaftDriver.start({
   addresses: peers,
   bootstrap: values.join ? { kind: 'join' } : { kind: 'found', voters: [...peers.keys()] },
   forceNewCluster: values['force-new-cluster'],
+  // --plain: no sealing, to measure what the encryption costs.
+  cipher: values.plain ? null : new WalCipher(await loadOrCreateDataKey(`${dir}.dek.json`)),
   tuning,
   onFatal: (err) => {
     process.stderr.write(`raftkv ${id}: fatal: ${err.message}\n`);

@@ -1,10 +1,11 @@
 // The on-disk WAL: round trips, and what a torn or corrupted tail does on reopen.
 
 import { strict as assert } from 'node:assert';
-import { mkdtemp, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { crc32 } from 'node:zlib';
 import type { Entry } from '../../src/raft/core/index.js';
 import { newDataKey, WalCipher, WalKeyError } from '../../src/raft/wal/cipher.js';
 import { Wal } from '../../src/raft/wal/wal.js';
@@ -202,4 +203,32 @@ test('wal: a plain log opens with a key (encryption turned on later), and after 
     const onlyNew = await Wal.open(dir, { cipher: new WalCipher(k2) });
     assert.equal(onlyNew.storage.entries.length, 3);
     await onlyNew.wal.close();
+  }));
+
+test('wal: a snapshot is stored as raw bytes (no base64 or JSON pass over the state), sealed or not, and old JSON snapshot records still open', () =>
+  withDir(async (dir) => {
+    const data = new Uint8Array(300_000).map((_, i) => (i * 7) & 0xff);
+    const snapshot = { meta: { index: 5, term: 2, membership: { voters: ['n1'], learners: [] } }, data };
+    for (const cipher of [null, new WalCipher(newDataKey('k1'))]) {
+      const sub = join(dir, cipher === null ? 'plain' : 'sealed');
+      const { wal } = await Wal.open(sub, { cipher });
+      await wal.rewrite({ hardState: { term: 2, vote: null, commit: 5 }, snapshot, entries: [] });
+      await wal.close();
+      const size = (await stat(join(sub, 'wal'))).size;
+      assert.ok(size < data.length + 400, `${size} bytes on disk for a ${data.length} byte state`);
+      const again = await Wal.open(sub, { cipher });
+      assert.deepEqual(again.storage.snapshot, snapshot);
+      await again.wal.close();
+    }
+    // A log written before the binary form: the snapshot record as JSON with base64.
+    const legacy = join(dir, 'legacy');
+    const payload = Buffer.from(JSON.stringify({ kind: 'snapshot', snapshot: { meta: snapshot.meta, data: { $b64: Buffer.from(data).toString('base64') } } }));
+    const header = Buffer.alloc(8);
+    header.writeUInt32LE(payload.length, 0);
+    header.writeUInt32LE(crc32(payload), 4);
+    await mkdir(legacy, { recursive: true });
+    await writeFile(join(legacy, 'wal'), Buffer.concat([header, payload]));
+    const old = await Wal.open(legacy);
+    assert.deepEqual(old.storage.snapshot, snapshot);
+    await old.wal.close();
   }));

@@ -1,7 +1,10 @@
 // The wire form of the core's messages, and how many of them share one gRPC message.
 //
 // A message is JSON with byte arrays as {"$b64": ...}: the union in core/types.ts is
-// plain data, and one encoding (the WAL's) keeps the two easy to read side by side.
+// plain data, and one encoding (the WAL's) keeps the two easy to read side by side. An
+// installSnapshot is the exception: [0x02][u32 LE length][the message as JSON without the
+// state][the state's bytes] — JSON with base64 of a whole state machine would stall the
+// leader's event loop for every snapshot it sends.
 // A frame (one gRPC message) is a run of records [kind u8][length u32 LE][bytes]:
 //   kind 0: one whole message;  1: a part of a message, more follow;  2: its last part.
 // Parts let a message larger than a frame (a snapshot) cross without raising the frame
@@ -32,14 +35,34 @@ const TYPES: ReadonlySet<string> = new Set<Message['type']>([
   'readIndexResp',
 ]);
 
+const BINARY_SNAPSHOT = 0x02;
+
 export function encodeMessage(m: Message): Buffer {
+  if (m.type === 'installSnapshot') {
+    const { data, meta } = m.snapshot;
+    const head = Buffer.from(JSON.stringify({ ...m, snapshot: { meta } }));
+    const len = Buffer.alloc(5);
+    len[0] = BINARY_SNAPSHOT;
+    len.writeUInt32LE(head.length, 1);
+    return Buffer.concat([len, head, Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
+  }
   return Buffer.from(
     JSON.stringify(m, (_key, value: unknown) => (value instanceof Uint8Array ? { $b64: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') } : value)),
   );
 }
 
+function decodeBinarySnapshot(bytes: Buffer): unknown {
+  if (bytes.length < 5) throw new Error('raft transport: truncated snapshot message');
+  const headLength = bytes.readUInt32LE(1);
+  if (5 + headLength > bytes.length) throw new Error('raft transport: truncated snapshot message');
+  const head = JSON.parse(bytes.toString('utf8', 5, 5 + headLength)) as { type?: unknown; snapshot?: { meta?: unknown } };
+  if (head.type !== 'installSnapshot' || typeof head.snapshot !== 'object' || head.snapshot === null) throw new Error('raft transport: not a snapshot message');
+  const data = bytes.subarray(5 + headLength);
+  return { ...head, snapshot: { meta: head.snapshot.meta, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) } };
+}
+
 export function decodeMessage(bytes: Buffer): Message {
-  const parsed: unknown = JSON.parse(bytes.toString('utf8'), (_key, value: unknown) => {
+  const parsed: unknown = bytes[0] === BINARY_SNAPSHOT ? decodeBinarySnapshot(bytes) : JSON.parse(bytes.toString('utf8'), (_key, value: unknown) => {
     if (typeof value === 'object' && value !== null && '$b64' in value) {
       const b64 = (value as { $b64: unknown }).$b64;
       if (typeof b64 === 'string') {

@@ -1,5 +1,9 @@
 // The write-ahead log on disk: one append-only file of framed records,
-//   [payload length: u32 LE][crc32 of payload: u32 LE][payload: JSON, or JSON sealed by cipher.ts]
+//   [payload length: u32 LE][crc32 of payload: u32 LE][payload]
+// A payload is JSON (entries, hard state), or a binary snapshot
+//   [0x02][meta length: u32 LE][meta: JSON][state bytes]
+// (a snapshot is the whole state machine: JSON with base64 would cost a long stall of the
+// event loop for every snapshot taken or installed), either one possibly sealed by cipher.ts.
 // A crash can leave the last record torn (short, or with bytes that fail the checksum).
 // Opening stops at the first record that does not check out, truncates the file there and
 // fsyncs, so the next append continues from a clean prefix. Records before a damaged one
@@ -20,11 +24,36 @@ import type { WalRecord } from './records.js';
 const HEADER = 8;
 const FILE = 'wal';
 
+const BINARY_SNAPSHOT = 0x02;
+
 function encodePayload(record: WalRecord, cipher: WalCipher | null): Buffer {
-  const plain = Buffer.from(
-    JSON.stringify(record, (_key, value: unknown) => (value instanceof Uint8Array ? { $b64: Buffer.from(value).toString('base64') } : value)),
-  );
+  let plain: Buffer;
+  if (record.kind === 'snapshot') {
+    const meta = Buffer.from(JSON.stringify(record.snapshot.meta));
+    const head = Buffer.alloc(5);
+    head[0] = BINARY_SNAPSHOT;
+    head.writeUInt32LE(meta.length, 1);
+    const data = record.snapshot.data;
+    plain = Buffer.concat([head, meta, Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
+  } else {
+    plain = Buffer.from(
+      JSON.stringify(record, (_key, value: unknown) => (value instanceof Uint8Array ? { $b64: Buffer.from(value).toString('base64') } : value)),
+    );
+  }
   return cipher === null ? plain : cipher.seal(plain);
+}
+
+function decodeBinarySnapshot(payload: Buffer): WalRecord | null {
+  if (payload.length < 5) return null;
+  const metaLength = payload.readUInt32LE(1);
+  if (5 + metaLength > payload.length) return null;
+  try {
+    const meta = JSON.parse(payload.toString('utf8', 5, 5 + metaLength)) as Extract<WalRecord, { kind: 'snapshot' }>['snapshot']['meta'];
+    // A copy: the state outlives the file buffer it was read from.
+    return { kind: 'snapshot', snapshot: { meta, data: new Uint8Array(payload.subarray(5 + metaLength)) } };
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -37,6 +66,7 @@ function decodePayload(payload: Buffer, cipher: WalCipher | null): WalRecord | n
     if (cipher === null) throw new WalKeyError('wal: this log is encrypted at rest; start the node with its data key');
     payload = cipher.open(payload);
   }
+  if (payload[0] === BINARY_SNAPSHOT) return decodeBinarySnapshot(payload);
   try {
     const parsed: unknown = JSON.parse(payload.toString('utf8'), (_key, value: unknown) => {
       if (typeof value === 'object' && value !== null && '$b64' in value) {

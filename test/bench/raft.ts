@@ -2,12 +2,16 @@
 // fsync on) against a 3-member etcd 3.4 cluster (Debian's /usr/bin/etcd) on the same
 // machine, in the same run, with the same workload: PUTs of a 16-byte key and a 100-byte
 // value from 1, 16 and 256 concurrent clients, each client sending its next PUT when the
-// previous one is acknowledged, straight to the leader. Then, raft only: failover after
+// previous one is acknowledged, straight to the leader. Both clusters run side by side
+// during the throughput phase and are measured in alternating rounds (raft, etcd, raft,
+// etcd, ...), so that load from elsewhere on this shared machine, which drifts over a run,
+// falls on both alike; each figure pools its rounds. Then, raft only: failover after
 // kill -9 of the leader (from the kill until a write commits again, 10+ kills), catch-up of
 // a follower 100,000 entries behind (it gets a snapshot), and leader changes in an idle run.
 //
 // Environment (for tuning runs; the defaults are what `npm run bench -- raft` reports):
 //   RAFT_BENCH_PARTS   comma list of throughput,failover,catchup,idle,etcd (default: all)
+//   RAFT_BENCH_ROUNDS  alternating rounds per concurrency (default 3)
 //   RAFT_BENCH_ARGS    extra raftkv flags, e.g. "--tick-ms 100 --election-ticks 10"
 //   RAFT_BENCH_IDLE_S  length of the idle run (default 60)
 //   RAFT_BENCH_KILLS   number of kill -9 rounds (default 12)
@@ -24,8 +28,9 @@ import { ProcCluster } from '../raft/proc/cluster.js';
 import { metric, percentile, progress } from './stats.js';
 
 const VALUE = 'x'.repeat(100);
-const WARMUP_MS = 1000;
-const MEASURE_MS = 5000;
+const WARMUP_MS = 500;
+const MEASURE_MS = 2500;
+const ROUNDS = Number(process.env.RAFT_BENCH_ROUNDS ?? 3);
 const CONCURRENCY = [1, 16, 256];
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -38,8 +43,19 @@ interface LoadResult {
   readonly p99: number;
 }
 
+/** Latencies of the measured window of one or more rounds. */
+interface Samples {
+  readonly latencies: number[];
+  measuredMs: number;
+}
+
+function summarise(s: Samples): LoadResult {
+  s.latencies.sort((a, b) => a - b);
+  return { perSecond: s.latencies.length / (s.measuredMs / 1000), p50: percentile(s.latencies, 50), p99: percentile(s.latencies, 99) };
+}
+
 /** `clients` closed loops of put(key) for WARMUP_MS + MEASURE_MS; only the second window counts. */
-async function closedLoop(clients: number, put: (key: string) => Promise<void>): Promise<LoadResult> {
+async function closedLoop(clients: number, put: (key: string) => Promise<void>, into: Samples, round: number): Promise<void> {
   const start = performance.now();
   const measureFrom = start + WARMUP_MS;
   const end = measureFrom + MEASURE_MS;
@@ -49,7 +65,7 @@ async function closedLoop(clients: number, put: (key: string) => Promise<void>):
     Array.from({ length: clients }, async (_, c) => {
       for (let i = 0; performance.now() < end; i++) {
         // 16 bytes, cycling over 1000 keys per client.
-        const key = `k${String(c).padStart(4, '0')}-${String(i % 1000).padStart(9, '0')}`;
+        const key = `k${String(c).padStart(4, '0')}-${String(round)}${String(i % 1000).padStart(8, '0')}`;
         const t = performance.now();
         try {
           await put(key);
@@ -63,8 +79,8 @@ async function closedLoop(clients: number, put: (key: string) => Promise<void>):
     }),
   );
   if (errors > 0) progress(`${errors} failed writes at c=${clients}`);
-  latencies.sort((a, b) => a - b);
-  return { perSecond: latencies.length / (MEASURE_MS / 1000), p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+  into.latencies.push(...latencies);
+  into.measuredMs += MEASURE_MS;
 }
 
 async function raftPut(c: ProcCluster, leader: string, key: string, value: string): Promise<void> {
@@ -84,15 +100,25 @@ async function waitCaughtUp(c: ProcCluster, id: string, index: number, timeoutMs
   }
 }
 
-async function raftThroughput(c: ProcCluster): Promise<Map<number, LoadResult>> {
-  const out = new Map<number, LoadResult>();
-  const leader = await c.leader();
+interface Contender {
+  readonly name: 'raft' | 'etcd';
+  readonly put: (key: string) => Promise<void>;
+  readonly results: Map<number, LoadResult>;
+}
+
+/** Every concurrency level, ROUNDS alternating rounds of each contender, pooled per contender. */
+async function throughput(contenders: readonly Contender[]): Promise<void> {
   for (const clients of CONCURRENCY) {
-    const r = await closedLoop(clients, (key) => raftPut(c, leader, key, VALUE));
-    progress(`raft c=${clients}: ${r.perSecond.toFixed(0)} writes/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms`);
-    out.set(clients, r);
+    const samples = contenders.map((): Samples => ({ latencies: [], measuredMs: 0 }));
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [i, who] of contenders.entries()) await closedLoop(clients, who.put, samples[i] as Samples, round);
+    }
+    for (const [i, who] of contenders.entries()) {
+      const r = summarise(samples[i] as Samples);
+      progress(`${who.name} c=${clients}: ${r.perSecond.toFixed(0)} writes/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms (${ROUNDS} rounds)`);
+      who.results.set(clients, r);
+    }
   }
-  return out;
 }
 
 /** Kill -9 the leader; time until a PUT sent to any survivor is acknowledged. */
@@ -241,35 +267,45 @@ async function stopEtcd(cluster: EtcdCluster): Promise<void> {
   );
 }
 
-async function etcdThroughput(root: string): Promise<Map<number, LoadResult>> {
+/** A running etcd cluster and a client to its leader, as a contender. */
+async function etcdContender(root: string): Promise<{ contender: Contender; close: () => Promise<void> }> {
   const cluster = await startEtcd(root);
-  const out = new Map<number, LoadResult>();
   try {
     const leader = await etcdLeader(cluster.endpoints);
     const client = new Etcd3({ hosts: leader });
-    try {
-      for (const clients of CONCURRENCY) {
-        const r = await closedLoop(clients, async (key) => {
-          await client.put(key).value(VALUE);
-        });
-        progress(`etcd c=${clients}: ${r.perSecond.toFixed(0)} writes/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms`);
-        out.set(clients, r);
-      }
-    } finally {
-      client.close();
-    }
-  } finally {
+    const contender: Contender = {
+      name: 'etcd',
+      put: async (key) => {
+        await client.put(key).value(VALUE);
+      },
+      results: new Map(),
+    };
+    return {
+      contender,
+      close: async () => {
+        client.close();
+        await stopEtcd(cluster);
+      },
+    };
+  } catch (err) {
     await stopEtcd(cluster);
+    throw err;
   }
-  return out;
 }
 
 // ---------------------------------------------------------------------------- main
 
+function report(who: Contender): void {
+  for (const [n, r] of who.results) {
+    metric(`${who.name}_writes_per_s_c${n}`, r.perSecond, 'writes/s');
+    metric(`${who.name}_commit_p50_ms_c${n}`, r.p50, 'ms');
+    metric(`${who.name}_commit_p99_ms_c${n}`, r.p99, 'ms');
+  }
+}
+
 export async function benchRaft(): Promise<void> {
   const root = await mkdtemp(join(tmpdir(), 'bench-raft-'));
   const c = new ProcCluster({ root, net: Number(process.env.RAFT_BENCH_NET ?? 80), args: extraArgs });
-  let raft: Map<number, LoadResult> | null = null;
   try {
     for (const id of ['n1', 'n2', 'n3']) c.define(id);
     await Promise.all(['n1', 'n2', 'n3'].map((id) => c.start(id)));
@@ -280,12 +316,31 @@ export async function benchRaft(): Promise<void> {
       metric('raft_idle_elections', await raftIdle(c, seconds), `per_${seconds}s`);
     }
     const termBefore = await maxTerm(c);
-    if (parts.has('throughput')) {
-      raft = await raftThroughput(c);
-      for (const [n, r] of raft) {
-        metric(`raft_writes_per_s_c${n}`, r.perSecond, 'writes/s');
-        metric(`raft_commit_p50_ms_c${n}`, r.p50, 'ms');
-        metric(`raft_commit_p99_ms_c${n}`, r.p99, 'ms');
+    if (parts.has('throughput') || parts.has('etcd')) {
+      const contenders: Contender[] = [];
+      let raft: Contender | null = null;
+      if (parts.has('throughput')) {
+        const leader = await c.leader();
+        raft = { name: 'raft', put: (key) => raftPut(c, leader, key, VALUE), results: new Map() };
+        contenders.push(raft);
+      }
+      const etcd = parts.has('etcd') ? await etcdContender(join(root, 'etcd')) : null;
+      try {
+        if (etcd !== null) contenders.push(etcd.contender);
+        await throughput(contenders);
+      } finally {
+        await etcd?.close();
+      }
+      for (const who of contenders) report(who);
+      if (raft !== null && etcd !== null) {
+        for (const n of CONCURRENCY) {
+          const a = raft.results.get(n);
+          const b = etcd.contender.results.get(n);
+          if (a === undefined || b === undefined) continue;
+          metric(`raft_throughput_c${n}_ratio_vs_etcd`, a.perSecond / b.perSecond, 'x');
+          // Above 1 means raft is faster (lower p99) than etcd.
+          metric(`raft_commit_p99_c${n}_ratio_vs_etcd`, b.p99 / a.p99, 'x');
+        }
       }
     }
     if (parts.has('failover')) {
@@ -301,27 +356,6 @@ export async function benchRaft(): Promise<void> {
     metric('raft_event_loop_max_stall_ms', Math.max(...stalls.map((s) => s?.eventLoopMaxStallMs ?? 0)), 'ms');
   } finally {
     await c.stopAll();
-  }
-  try {
-    if (parts.has('etcd')) {
-      const etcd = await etcdThroughput(join(root, 'etcd'));
-      for (const [n, r] of etcd) {
-        metric(`etcd_writes_per_s_c${n}`, r.perSecond, 'writes/s');
-        metric(`etcd_commit_p50_ms_c${n}`, r.p50, 'ms');
-        metric(`etcd_commit_p99_ms_c${n}`, r.p99, 'ms');
-      }
-      if (raft !== null) {
-        for (const n of CONCURRENCY) {
-          const a = raft.get(n);
-          const b = etcd.get(n);
-          if (a === undefined || b === undefined) continue;
-          metric(`raft_throughput_c${n}_ratio_vs_etcd`, a.perSecond / b.perSecond, 'x');
-          // Above 1 means raft is faster (lower p99) than etcd.
-          metric(`raft_commit_p99_c${n}_ratio_vs_etcd`, b.p99 / a.p99, 'x');
-        }
-      }
-    }
-  } finally {
     await rm(root, { recursive: true, force: true });
   }
 }

@@ -267,3 +267,21 @@ test('driver: a partitioned leader steps down, and its proposals time out instea
     },
     { ...FAST, requestTimeoutMs: 1000 },
   ));
+
+test('driver: commit-only hard states are written at most every 100 ms, and a restart still applies every acknowledged write', () =>
+  withCluster(async (c) => {
+    await found(c, ['a', 'b', 'c']);
+    const leader = await c.leader();
+    for (let i = 0; i < 150; i++) await put(leader, `k${i}`, `v${i}`);
+    await c.converged();
+    const digest = leader.kv.digest();
+    const follower = [...c.members.values()].find((m) => m !== leader) as Member;
+    const { records } = parse(await readFile(join(c.root, follower.id, 'wal')));
+    const commitOnly = records.filter((r) => r.kind === 'hardState').length;
+    assert.ok(commitOnly < 75, `${commitOnly} hard state records for 150 sequential writes`);
+    await c.stopAll();
+    await found(c, ['a', 'b', 'c']);
+    await c.leader();
+    await c.converged();
+    assert.equal(c.get(follower.id).kv.digest(), digest);
+  }));

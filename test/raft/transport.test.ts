@@ -34,6 +34,26 @@ test('codec: messages round trip; several share a frame; a large one is split an
   const tight = new FrameReader(50_000);
   assert.throws(() => frames.forEach((f) => tight.read(f)), /exceeds the limit/);
   assert.throws(() => decodeMessage(Buffer.from('{"type":"bogus","from":"a","to":"b"}')), /not a raft message/);
+  // Byte fields wherever the types put them.
+  const bytes = (text: string): Uint8Array => new Uint8Array(Buffer.from(text));
+  const append: Message = {
+    type: 'append',
+    from: 'a',
+    to: 'b',
+    term: 2,
+    prevIndex: 4,
+    prevTerm: 1,
+    commit: 4,
+    entries: [
+      { kind: 'noop', index: 5, term: 2 },
+      { kind: 'command', index: 6, term: 2, data: bytes('put x') },
+      { kind: 'command', index: 7, term: 2, data: new Uint8Array(0) },
+    ],
+  };
+  const propose: Message = { type: 'propose', from: 'b', to: 'a', commands: [bytes('one'), bytes('two')] };
+  assert.deepEqual(decodeMessage(encodeMessage(append)), append);
+  assert.deepEqual(decodeMessage(encodeMessage(propose)), propose);
+  assert.throws(() => decodeMessage(Buffer.from('{"type":"append","from":"a","to":"b","entries":[{"kind":"command","data":7}]}')), /malformed bytes field/);
 });
 
 test('grpc transport: batches, a 10 MB snapshot across 1 MB frames, and reconnecting to a restarted peer', async () => {

@@ -11,6 +11,7 @@
 // prefix is exactly what the core needs (everything after it was never acknowledged,
 // because acknowledgements wait for fsync).
 
+import { writeSync } from 'node:fs';
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -159,12 +160,19 @@ export class Wal {
     return { wal: new Wal(dir, file, validBytes, cipher), storage: replay(records), truncatedBytes };
   }
 
-  /** Writes records after the current end; not durable until sync() resolves. */
+  /**
+   * Writes records after the current end; not durable until sync() resolves. The write
+   * itself is synchronous: copying a Ready's records into the page cache takes
+   * microseconds, less than handing it to the thread pool and back, and it is on every
+   * write's path (the fsync, which can take milliseconds, stays asynchronous).
+   */
   async append(records: readonly WalRecord[]): Promise<void> {
     if (records.length === 0) return;
     const buf = Buffer.concat(records.map((r) => frame(r, this.cipher)));
-    await this.file.write(buf, 0, buf.length, this.size);
+    let done = 0;
+    while (done < buf.length) done += writeSync(this.file.fd, buf, done, buf.length - done, this.size + done);
     this.size += buf.length;
+    return Promise.resolve();
   }
 
   async sync(): Promise<void> {

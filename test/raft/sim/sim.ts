@@ -222,6 +222,7 @@ class Simulation {
   private calm = false;
   private readonly chaosMs: number;
   private readonly calmMs: number;
+  private readonly quietMs: number;
 
   // Checker state.
   private readonly violations: string[] = [];
@@ -254,7 +255,6 @@ class Simulation {
     this.work = this.rng.fork();
     this.traceOn = options.trace ?? false;
     this.chaosMs = options.chaosMs ?? 20_000;
-    this.calmMs = options.calmMs ?? 6_000;
     this.profile = this.rng.pick(['mixed', 'mixed', 'mixed', 'churn'] as const);
     const churn = this.profile === 'churn';
     // Churn needs a quorum to churn, and small batches: a follower acknowledging old-term
@@ -270,6 +270,13 @@ class Simulation {
     this.maxEntriesPerAppend = churn ? this.rng.pick([1, 2]) : this.rng.pick([1, 2, 16]);
     this.maxInflight = this.rng.pick([1, 4]);
     this.faultGapMs = this.rng.pick([150, 400, 1500, 3000]);
+    // One entry per AppendEntries and one in flight over slow links: a member that lost its
+    // whole log replicates about one entry per round trip, so catching up with a few dozen
+    // entries takes longer than the usual quiet end (seed 216073: a learner 78 entries
+    // behind, still progressing, judged stuck). Give such runs a longer calm and quiet end.
+    const slow = this.maxEntriesPerAppend === 1 && this.maxInflight === 1 && this.maxDelay > 20;
+    this.calmMs = options.calmMs ?? (slow ? 12_000 : 6_000);
+    this.quietMs = slow ? 9_000 : QUIET_MS;
     this.departMs = this.profile === 'churn' ? this.rng.pick([2, 5]) : this.rng.pick([0, 2, 5]);
     this.winCrashChance = this.profile === 'churn' ? 0.5 : 0.15;
     this.commitCrashChance = this.profile === 'churn' ? 0.8 : 0.2;
@@ -743,7 +750,7 @@ class Simulation {
   private clientStep(clientId: number): void {
     const client = this.clients[clientId - 1];
     if (client === undefined || client.current !== null) return;
-    if (this.now > this.chaosMs + this.calmMs - QUIET_MS) return;
+    if (this.now > this.chaosMs + this.calmMs - this.quietMs) return;
     const node = this.work.pick(this.ids);
     const key = this.work.pick(KEYS);
     const r = this.work.next();

@@ -2,8 +2,11 @@
 // engine errors into ApiErrors carrying the engine's own message, and raw streams.
 import http from 'node:http';
 import https from 'node:https';
+import net from 'node:net';
+import tls from 'node:tls';
 import type { IncomingMessage } from 'node:http';
 import { ApiError } from './errors.js';
+import { createSocketPool, type SocketPool } from './socket-pool.js';
 
 export interface EngineTls {
   ca?: Buffer;
@@ -32,6 +35,10 @@ export interface EngineClient {
   readonly port: number;
   readonly secure: boolean;
   readonly agent: http.Agent;
+  /** A new raw connection to the engine (TLS when the engine speaks it), for hijacked calls. */
+  connect(): net.Socket;
+  /** Idle keep-alive raw connections, for the raw forwarder. */
+  readonly sockets: SocketPool;
   /** Options for http(s).request aimed at this engine (host, port, agent, TLS). */
   requestOptions(method: string, path: string, headers?: http.OutgoingHttpHeaders): http.RequestOptions;
   request(method: string, path: string, body?: Buffer | string, headers?: http.OutgoingHttpHeaders): Promise<RawResponse>;
@@ -112,6 +119,17 @@ export function createEngineClient(addr: string, opts: EngineClientOptions): Eng
       })
     : new http.Agent({ keepAlive: true, maxSockets: 256 });
   const transport = secure ? https : http;
+  const tlsOptions: tls.ConnectionOptions = {
+    host,
+    port,
+    ca: opts.tls?.ca,
+    cert: opts.tls?.cert,
+    key: opts.tls?.key,
+    rejectUnauthorized: opts.tls?.verify ?? true,
+    servername: net.isIP(host) ? undefined : host,
+  };
+  const connect = (): net.Socket => (secure ? tls.connect(tlsOptions) : net.connect({ host, port }));
+  const sockets = createSocketPool(connect);
 
   function requestOptions(method: string, path: string, headers: http.OutgoingHttpHeaders = {}): http.RequestOptions {
     return { host, port, method, path, agent, headers };
@@ -176,11 +194,16 @@ export function createEngineClient(addr: string, opts: EngineClientOptions): Eng
     port,
     secure,
     agent,
+    connect,
+    sockets,
     requestOptions,
     request,
     json,
     stream,
-    close: () => agent.destroy(),
+    close: () => {
+      agent.destroy();
+      sockets.close();
+    },
   };
 }
 

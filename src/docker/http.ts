@@ -2,6 +2,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApiError, badRequest } from './errors.js';
 
+/** Headers about one connection, not the message: a proxy neither forwards nor relays them. */
+export const hopByHopHeaders: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host', 'te', 'trailer']);
+
 /** Largest JSON body we accept for API calls that carry JSON (container create, network create...). */
 export const maxJsonBody = 16 * 1024 * 1024;
 

@@ -3,33 +3,39 @@
 // websocket attach), which become a raw byte pipe after the engine's 101 answer.
 import http from 'node:http';
 import https from 'node:https';
-import net from 'node:net';
-import tls from 'node:tls';
+import type net from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { explainTlsError, type EngineClient } from './engine-client.js';
-import { sendError } from './http.js';
+import { hopByHopHeaders, sendError } from './http.js';
 import { ApiError } from './errors.js';
-
-const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host', 'te', 'trailer']);
+import { forwardRaw, rawForwardable } from './raw-forward.js';
 
 function forwardHeaders(headers: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
   const out: http.OutgoingHttpHeaders = {};
-  for (const [k, v] of Object.entries(headers)) if (v !== undefined && !hopByHop.has(k)) out[k] = v;
+  for (const [k, v] of Object.entries(headers)) if (v !== undefined && !hopByHopHeaders.has(k)) out[k] = v;
   return out;
 }
 
 export interface ForwardOptions {
   /** The body, when the caller already read it (it is then sent instead of the client's stream). */
   body?: Buffer;
-  /** Buffers a 2xx response and lets the caller rewrite it (for instance to add `Node`). */
-  rewrite?: (body: Buffer) => Buffer;
+  /**
+   * Buffers a 2xx response and lets the caller rewrite it (for instance to add `Node`):
+   * the new body whole, or in pieces.
+   */
+  rewrite?: (body: Buffer) => Buffer | Buffer[];
   /** Called with the engine's status once the engine has answered. */
   onStatus?: (status: number) => void;
 }
 
-/** Sends `req` to the engine at `path` and streams the answer back; resolves with the engine's status when the answer is done. */
+/**
+ * Sends `req` to the engine at `path` and streams the answer back; resolves with the
+ * engine's status when the answer is done. A bodiless call goes over a pooled raw
+ * connection (raw-forward.ts); one with a body through Node's HTTP client, which streams it.
+ */
 export function forward(req: IncomingMessage, res: ServerResponse, engine: EngineClient, name: string, path: string, opts: ForwardOptions = {}): Promise<number> {
+  if (opts.body === undefined && rawForwardable(req, path)) return forwardRaw(req, res, engine, name, path, opts);
   return new Promise((resolve) => {
     const headers = forwardHeaders(req.headers);
     if (opts.body !== undefined) {
@@ -44,7 +50,8 @@ export function forward(req: IncomingMessage, res: ServerResponse, engine: Engin
         const chunks: Buffer[] = [];
         up.on('data', (c: Buffer) => chunks.push(c));
         up.on('end', () => {
-          const body = opts.rewrite ? opts.rewrite(Buffer.concat(chunks)) : Buffer.concat(chunks);
+          const out = opts.rewrite ? opts.rewrite(Buffer.concat(chunks)) : Buffer.concat(chunks);
+          const body = Array.isArray(out) ? Buffer.concat(out) : out;
           outHeaders['content-length'] = body.length;
           res.writeHead(status, outHeaders);
           res.end(body);
@@ -94,9 +101,7 @@ export function forwardUpgrade(req: IncomingMessage, client: Duplex, head: Buffe
     const body = JSON.stringify({ message: `Cannot connect to the Docker engine ${name} (${engine.addr}): ${(engine.secure ? explainTlsError(err, engine.addr) : err).message}` });
     if (client.writable) client.end(`HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   };
-  const upstream: net.Socket = engine.secure
-    ? tls.connect({ host: engine.host, port: engine.port, ...tlsOptionsOf(engine) })
-    : net.connect({ host: engine.host, port: engine.port });
+  const upstream: net.Socket = engine.connect();
   let connected = false;
   upstream.once(engine.secure ? 'secureConnect' : 'connect', () => {
     connected = true;
@@ -132,10 +137,4 @@ export function forwardUpgrade(req: IncomingMessage, client: Duplex, head: Buffe
     setTimeout(() => client.destroy(), 5000).unref();
   });
   client.on('close', () => upstream.destroy());
-}
-
-function tlsOptionsOf(engine: EngineClient): tls.ConnectionOptions {
-  const a = engine.agent as https.Agent;
-  const o = a.options;
-  return { ca: o.ca, cert: o.cert, key: o.key, rejectUnauthorized: o.rejectUnauthorized, servername: net.isIP(engine.host) ? undefined : engine.host };
 }

@@ -337,6 +337,31 @@ describe('swarm manage over three real engines', { timeout: 15 * 60_000 }, () =>
     assert.equal((await raw('GET', '/_ping')).status, 200);
   });
 
+  test('bodiless calls over the pooled engine connections: stats streamed and not, top, diff, wait, HEAD archive, with and without a version prefix', async () => {
+    await docker(host, ['run', '-d', '--name', 'pooled', 'busybox', 'sh', '-c', 'echo hi > /tmp/marker; sleep 300']);
+    const node = await nodeOf('pooled');
+    assert.match(await docker(host, ['stats', '--no-stream', '--format', '{{.Name}}', 'pooled']), /pooled/);
+    const stats = dockerSpawn(host, ['stats', '--format', 'frame {{.Name}}', 'pooled']);
+    await waitFor('three stats frames', () => stats.output().split('frame pooled').length > 3, 15_000);
+    // docker stats outlives SIGTERM (it keeps its display loop): stop it for good.
+    stats.child.kill('SIGKILL');
+    await stats.exited;
+    assert.match(await docker(host, ['top', 'pooled']), /sleep 300/);
+    await waitFor('the marker file', async () => (await docker(host, ['diff', 'pooled'])).includes('/tmp/marker'));
+    for (const prefix of ['', '/v1.41', '/v1.24']) {
+      const inspect = await raw('GET', `${prefix}/containers/pooled/json`);
+      assert.equal(inspect.status, 200);
+      assert.equal((inspect.json as { Node?: { Name?: string } }).Node?.Name, node, `inspect via ${prefix || 'no prefix'}`);
+      const head = await raw('HEAD', `${prefix}/containers/pooled/archive?path=/tmp/marker`);
+      assert.equal(head.status, 200);
+      assert.equal(head.json, '');
+    }
+    assert.equal((await raw('GET', '/v1.41/containers/pooled/archive?path=/nonexistent')).status, 404);
+    await docker(host, ['run', '-d', '--name', 'exits3', 'busybox', 'sh', '-c', 'sleep 1; exit 3']);
+    assert.equal(await docker(host, ['wait', 'exits3']), '3');
+    await clean();
+  });
+
   test('an engine killed mid-logs -f: the stream errors, the manager serves on, the engine goes Unhealthy then Healthy', async () => {
     const e1 = bed.engines[1];
     assert.ok(e1);

@@ -55,7 +55,7 @@ function summarise(s: Samples): LoadResult {
 }
 
 /** `clients` closed loops of put(key) for WARMUP_MS + MEASURE_MS; only the second window counts. */
-async function closedLoop(clients: number, put: (key: string) => Promise<void>, into: Samples, round: number): Promise<void> {
+async function closedLoop(clients: number, put: (key: string) => Promise<void>, into: Samples): Promise<void> {
   const start = performance.now();
   const measureFrom = start + WARMUP_MS;
   const end = measureFrom + MEASURE_MS;
@@ -65,7 +65,7 @@ async function closedLoop(clients: number, put: (key: string) => Promise<void>, 
     Array.from({ length: clients }, async (_, c) => {
       for (let i = 0; performance.now() < end; i++) {
         // 16 bytes, cycling over 1000 keys per client.
-        const key = `k${String(c).padStart(4, '0')}-${String(round)}${String(i % 1000).padStart(8, '0')}`;
+        const key = `k${String(c).padStart(4, '0')}-${String(i % 1000).padStart(9, '0')}`;
         const t = performance.now();
         try {
           await put(key);
@@ -111,7 +111,7 @@ async function throughput(contenders: readonly Contender[]): Promise<void> {
   for (const clients of CONCURRENCY) {
     const samples = contenders.map((): Samples => ({ latencies: [], measuredMs: 0 }));
     for (let round = 0; round < ROUNDS; round++) {
-      for (const [i, who] of contenders.entries()) await closedLoop(clients, who.put, samples[i] as Samples, round);
+      for (const [i, who] of contenders.entries()) await closedLoop(clients, who.put, samples[i] as Samples);
     }
     for (const [i, who] of contenders.entries()) {
       const r = summarise(samples[i] as Samples);

@@ -17,6 +17,8 @@ import { containerCall, containerUpgrade, createContainer, createExec, execCall,
 import { anyEngine, build, createImage, imageCall, imageEverywhere, listImages, loadImages, saveImages } from './images.js';
 import { createNetwork, createVolume, listNetworks, listVolumes, networkCall, pruneNetworks, pruneVolumes, volumeCall } from './networks.js';
 import { apiRange, compareApi, events, info, ping, systemDf, version } from './system.js';
+import { ManagerResponse } from './response.js';
+import { parseUrl } from './url.js';
 
 type Handler = (call: Call) => Promise<void> | void;
 type UpgradeHandler = (call: UpgradeCall) => Promise<void>;
@@ -110,18 +112,6 @@ function primaryOf(ctx: ApiContext): { addr: string; client: EngineClient } {
   return { addr, client: ctx.primaryClient(addr) };
 }
 
-interface Parsed {
-  path: string;
-  version: string | undefined;
-  query: URLSearchParams;
-}
-
-function parseUrl(rawUrl: string): Parsed {
-  const url = new URL(rawUrl, 'http://swarm');
-  const m = /^\/v(\d+\.\d+)(\/.*)$/.exec(url.pathname);
-  return { path: m?.[2] ?? url.pathname, version: m?.[1], query: url.searchParams };
-}
-
 /** Docker's answers to a client whose API version the cluster does not speak. */
 function checkVersion(ctx: ApiContext, version: string | undefined): void {
   if (!version) return;
@@ -151,7 +141,7 @@ export function createApiServer(ctx: ApiContext, tls?: ServerTls): http.Server {
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     void handle(ctx, req, res);
   };
-  const base = { keepAlive: true, requestTimeout: 0, headersTimeout: 60_000 };
+  const base = { keepAlive: true, requestTimeout: 0, headersTimeout: 60_000, ServerResponse: ManagerResponse };
   const server: http.Server = tls
     ? // allowHalfOpen: a hijacked client (docker run/attach/exec) half-closes its side when
       // it has no more stdin and keeps reading the output. http.Server's sockets allow
@@ -208,7 +198,6 @@ async function handle(ctx: ApiContext, req: IncomingMessage, res: ServerResponse
     res.setHeader('Access-Control-Allow-Headers', 'Origin, X-Requested-With, Content-Type, Accept, X-Registry-Auth');
     res.setHeader('Access-Control-Allow-Methods', 'HEAD, GET, POST, DELETE, PUT, OPTIONS');
   }
-  res.setHeader('Server', 'swarmshift');
   try {
     const { path, version, query } = parseUrl(req.url ?? '/');
     checkVersion(ctx, version);

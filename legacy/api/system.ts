@@ -5,6 +5,7 @@ import type { EngineEvent } from '../../src/docker/types.js';
 import { jsonStream } from '../../src/docker/engine-client.js';
 import { sendJson } from '../../src/docker/http.js';
 import type { Engine } from '../cluster/engine.js';
+import { isKnown } from '../cluster/pool.js';
 import { enginePath, type ApiContext, type Call } from './context.js';
 
 export const swarmVersion = '1.2.9';
@@ -20,23 +21,33 @@ export const serverVersion = `swarm/${swarmVersion}`;
 /** What we advertise when no engine has answered yet: the API of Docker 20.10. */
 const defaultApi = { max: '1.41', min: '1.12' };
 
-export function compareApi(a: string, b: string): number {
-  const [am = 0, an = 0] = a.split('.').map(Number);
-  const [bm = 0, bn = 0] = b.split('.').map(Number);
-  return am - bm || an - bn;
+/** "1.41" as 1041: API versions compare as numbers (checked on every call: no arrays). */
+function apiNumber(v: string): number {
+  const dot = v.indexOf('.');
+  return dot < 0 ? Number(v) * 1000 : Number(v.slice(0, dot)) * 1000 + Number(v.slice(dot + 1));
 }
 
-/** The API versions every engine accepts: what the cluster as a whole speaks. */
+export function compareApi(a: string, b: string): number {
+  return apiNumber(a) - apiNumber(b);
+}
+
+/**
+ * The API versions every engine accepts: what the cluster as a whole speaks. Every call
+ * checks its version against this: a plain loop over the engines, no lists built.
+ */
 export function apiRange(ctx: ApiContext): { max: string; min: string } {
-  const versions = ctx.pool.known().map((e) => e.version).filter((v) => v !== undefined);
-  if (versions.length === 0) return defaultApi;
-  let max = versions[0]?.ApiVersion ?? defaultApi.max;
-  let min = versions[0]?.MinAPIVersion ?? defaultApi.min;
-  for (const v of versions) {
-    if (compareApi(v.ApiVersion, max) < 0) max = v.ApiVersion;
-    if (v.MinAPIVersion && compareApi(v.MinAPIVersion, min) > 0) min = v.MinAPIVersion;
+  let range: { max: string; min: string } | undefined;
+  for (const e of ctx.pool.engines.values()) {
+    const v = e.version;
+    if (v === undefined || !isKnown(e)) continue;
+    if (range === undefined) {
+      range = { max: v.ApiVersion, min: v.MinAPIVersion ?? defaultApi.min };
+      continue;
+    }
+    if (compareApi(v.ApiVersion, range.max) < 0) range.max = v.ApiVersion;
+    if (v.MinAPIVersion && compareApi(v.MinAPIVersion, range.min) > 0) range.min = v.MinAPIVersion;
   }
-  return { max, min };
+  return range ?? defaultApi;
 }
 
 export function pingHeaders(ctx: ApiContext): Record<string, string> {

@@ -19,6 +19,11 @@ export interface ContainerTarget {
 
 export type PoolEventListener = (engine: Engine, event: EngineEvent) => void;
 
+/** Validated at least once (healthy or not): its info and version are known. */
+export function isKnown(e: Engine): boolean {
+  return e.info !== undefined && e.state !== 'pending';
+}
+
 export class EnginePool {
   readonly engines = new Map<string, Engine>();
   private readonly listeners = new Set<PoolEventListener>();
@@ -100,7 +105,7 @@ export class EnginePool {
 
   /** Engines that have been validated at least once (healthy or not). */
   known(): Engine[] {
-    return this.list().filter((e) => e.info !== undefined && e.state !== 'pending');
+    return this.list().filter(isKnown);
   }
 
   byName(name: string): Engine | undefined {

@@ -11,7 +11,7 @@ import type { ContainerSpec, CreateBody } from '../scheduler/types.js';
 import { schedNodeOf } from '../cluster/sched-view.js';
 import type { Engine } from '../cluster/engine.js';
 import { log } from '../../src/log.js';
-import { enginePath, nodeObject, type Call, type UpgradeCall } from './context.js';
+import { enginePath, nodeMember, type Call, type UpgradeCall } from './context.js';
 import { randomBytes } from 'node:crypto';
 
 const visibleWithoutAll = new Set(['running', 'paused', 'restarting']);
@@ -252,15 +252,23 @@ export async function createContainer(call: Call): Promise<void> {
 
 /**
  * Adds classic's `Node` object to an inspect answer. The engine's JSON object is spliced
- * rather than parsed and re-serialised: inspect is the hottest proxied call.
+ * rather than parsed and re-serialised, and the pieces go out as they are, not joined:
+ * inspect is the hottest proxied call.
  */
-function withNode(body: Buffer, engine: Engine): Buffer {
+function withNode(body: Buffer, engine: Engine): Buffer[] {
   const brace = body.indexOf(0x7b); // '{'
-  if (brace < 0) return body;
-  const empty = body.subarray(brace + 1).toString('utf8').trimStart().startsWith('}');
-  const node = Buffer.from(`"Node":${JSON.stringify(nodeObject(engine))}${empty ? '' : ','}`);
-  return Buffer.concat([body.subarray(0, brace + 1), node, body.subarray(brace + 1)]);
+  if (brace < 0) return [body];
+  let next = brace + 1;
+  while (next < body.length && jsonSpace.has(body[next] ?? 0)) next++;
+  const empty = body[next] === 0x7d; // '}'
+  const node = nodeMember(engine);
+  return empty ? [body.subarray(0, brace + 1), node, body.subarray(brace + 1)] : [body.subarray(0, brace + 1), node, comma, body.subarray(brace + 1)];
 }
+
+const comma = Buffer.from(',');
+
+/** JSON's whitespace bytes: space, tab, LF, CR. */
+const jsonSpace = new Set([0x20, 0x09, 0x0a, 0x0d]);
 
 /** Calls whose success changes the container's state: the cache is refreshed before the next read. */
 const stateChanging = new Set(['start', 'stop', 'restart', 'kill', 'pause', 'unpause', 'wait']);
@@ -270,7 +278,10 @@ const reshaping = new Set(['rename', 'update']);
 /** Any /containers/{ref}/... call: forwarded to the owning engine with the full ID in the path. */
 export async function containerCall(call: Call): Promise<void> {
   const [ref = '', rest = ''] = call.params;
-  const { engine, id } = await call.ctx.pool.resolveContainer(decodeURIComponent(ref));
+  const name = decodeURIComponent(ref);
+  // The cache knows the container nearly always: then no await (each costs a turn).
+  const cached = call.ctx.pool.findContainer(name);
+  const { engine, id } = cached ? { engine: cached.engine, id: cached.container.summary.Id } : await call.ctx.pool.resolveContainer(name);
   const action = rest.replace(/^\//, '');
   if (action === 'rename' && call.req.method === 'POST') {
     const newName = call.query.get('name')?.replace(/^\//, '') ?? '';

@@ -68,3 +68,17 @@ export function nodeObject(engine: Engine): Record<string, unknown> {
     Labels: engine.labels,
   };
 }
+
+/**
+ * `"Node":{...}` as bytes, for splicing into inspect answers (the hottest proxied call):
+ * built once per engine and again only when its info changes, which is all it depends on.
+ */
+const nodeMembers = new WeakMap<Engine, { info: Engine['info']; bytes: Buffer }>();
+
+export function nodeMember(engine: Engine): Buffer {
+  const cached = nodeMembers.get(engine);
+  if (cached !== undefined && cached.info === engine.info) return cached.bytes;
+  const bytes = Buffer.from(`"Node":${JSON.stringify(nodeObject(engine))}`);
+  nodeMembers.set(engine, { info: engine.info, bytes });
+  return bytes;
+}

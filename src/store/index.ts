@@ -2,6 +2,6 @@
 export { isKind, isTaskState, KINDS, nameOf, TASK_STATES, UNIQUE_NAMES } from './objects.js';
 export type * from './objects.js';
 export { DEFAULT_LIMITS, StoreState } from './state.js';
-export type { Change, Commit, IndexName, Limits, Op, StoreErrorCode, Transaction, TxError, TxOutcome } from './state.js';
+export type { Change, Commit, IndexName, Limits, Op, StoreErrorCode, StoreImage, Transaction, TxError, TxOutcome } from './state.js';
 export { ClusterStore, loadOrCreateDataKey, MAX_TRANSACTION_BYTES, newId, StoreError } from './store.js';
 export type { StoreOptions, StoreReader, WatchOptions } from './store.js';

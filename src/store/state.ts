@@ -79,6 +79,15 @@ interface Tombstone {
   readonly version: number;
 }
 
+/** What a snapshot holds (see `capture`). */
+export interface StoreImage {
+  readonly format: 1;
+  readonly version: number;
+  readonly objects: Readonly<Record<string, readonly StoreObject[]>>;
+  readonly tombstones: readonly { readonly object: StoreObject; readonly kind: Kind; readonly version: number }[];
+  readonly tombstoneBase: number;
+}
+
 export interface Limits {
   /** Committed transactions kept for watchers, newest last. */
   readonly commits: number;
@@ -374,17 +383,26 @@ export class StoreState {
 
   // ------------------------------------------------------------------ snapshots
 
-  /** The whole store (objects, remembered deletes) as JSON text. */
-  encode(): string {
+  /**
+   * The whole store as of now, by reference: objects are frozen, so what this returns stays
+   * the state of this version while later transactions apply (they replace, never change).
+   * `encode()` serialises it at once; the shell can serialise it in slices instead.
+   */
+  capture(): StoreImage {
     const objects: Record<string, StoreObject[]> = {};
     for (const [kind, table] of this.tables) objects[kind] = [...table.rows.values()];
-    return JSON.stringify({
+    return {
       format: 1,
       version: this.applied,
       objects,
       tombstones: this.tombstones.slice(-this.limits.tombstones),
       tombstoneBase: this.tombstones.length > this.limits.tombstones ? (this.tombstones[this.tombstones.length - this.limits.tombstones - 1] as Tombstone).version : this.tombstoneBase,
-    });
+    };
+  }
+
+  /** The whole store (objects, remembered deletes) as JSON text. */
+  encode(): string {
+    return JSON.stringify(this.capture());
   }
 
   /** Replaces everything with an encoded store. Kept commits are dropped: watchers behind it get a catch-up batch. */

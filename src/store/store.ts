@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { NodeId } from '../raft/core/index.js';
-import { RaftDriver, WalCipher } from '../raft/driver/index.js';
+import { jsonArrayInSlices, RaftDriver, WalCipher } from '../raft/driver/index.js';
 import type { AddressBook, Bootstrap, DataKey, DriverStatus, StateMachine, Transport, Tuning } from '../raft/driver/index.js';
 import type { FieldsOf, Kind, StoreObject } from './objects.js';
 import { DEFAULT_LIMITS, StoreState } from './state.js';
@@ -75,6 +75,15 @@ class Machine implements StateMachine<TxOutcome> {
 
   snapshot(): Uint8Array {
     return encoder.encode(this.state.encode());
+  }
+
+  /** The same JSON as snapshot(), captured now and serialised in slices (no long stall). */
+  async snapshotLater(): Promise<Uint8Array> {
+    const image = this.state.capture();
+    const kinds: string[] = [];
+    for (const [kind, list] of Object.entries(image.objects)) kinds.push(`${JSON.stringify(kind)}:${await jsonArrayInSlices(list)}`);
+    const tombstones = await jsonArrayInSlices(image.tombstones);
+    return encoder.encode(`{"format":${image.format},"version":${image.version},"objects":{${kinds.join(',')}},"tombstones":${tombstones},"tombstoneBase":${image.tombstoneBase}}`);
   }
 
   restore(data: Uint8Array): void {

@@ -1,6 +1,7 @@
 // A string KV state machine for the driver's tests, the raftkv test server and the bench:
 // commands are JSON puts; the snapshot is the whole map.
 
+import { jsonArrayInSlices } from '../../src/raft/driver/index.js';
 import type { StateMachine } from '../../src/raft/driver/index.js';
 
 export interface KvPut {
@@ -29,6 +30,14 @@ export class KvMachine implements StateMachine<null> {
 
   snapshot(): Uint8Array {
     return encoder.encode(JSON.stringify({ index: this.appliedIndex, data: [...this.data] }));
+  }
+
+  /** Strings are immutable: the pairs taken now are the state now, serialised in slices. */
+  async snapshotLater(): Promise<Uint8Array> {
+    const index = this.appliedIndex;
+    const pairs: [string, string][] = [];
+    for (const pair of this.data) pairs.push(pair);
+    return encoder.encode(`{"index":${index},"data":${await jsonArrayInSlices(pairs)}}`);
   }
 
   restore(state: Uint8Array): void {

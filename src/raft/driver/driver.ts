@@ -26,6 +26,13 @@ export interface StateMachine<R> {
   apply(index: number, command: Uint8Array): R;
   /** The whole state, as of the last applied index. */
   snapshot(): Uint8Array;
+  /**
+   * Optional, preferred: takes the state as of the last applied index now (cheaply, e.g.
+   * references to immutable values) and serialises it later, in slices between turns of
+   * the event loop, while apply() goes on. Without it, taking a snapshot stalls the loop
+   * for the whole serialisation — and ticks and heartbeats wait behind it.
+   */
+  snapshotLater?(): Promise<Uint8Array>;
   /** Replaces the whole state (a snapshot from disk or from the leader). */
   restore(state: Uint8Array): void;
 }
@@ -155,6 +162,8 @@ export class RaftDriver<R> {
   private snapshotIndex: number;
   /** A snapshot taken but not yet folded into the log: that waits until keepEntries more are applied. */
   private pendingSnapshot: { readonly index: number; readonly data: Uint8Array } | null = null;
+  /** A snapshotLater() is serialising. */
+  private capturing = false;
   private persistedHard: HardState;
   private lastCommitWrite = -Infinity;
   /** The newest hard state was not written (throttled); a clean stop writes it. */
@@ -627,8 +636,27 @@ export class RaftDriver<R> {
    * as snapshot + the entries after it, which bounds both disk use and restart time.
    */
   private async maybeSnapshot(): Promise<void> {
-    if (this.pendingSnapshot === null && this.applied - this.snapshotIndex >= this.tuning.snapshotInterval) {
-      this.pendingSnapshot = { index: this.applied, data: encodeSnapshot(this.addresses, this.sm.snapshot()) };
+    if (this.pendingSnapshot === null && !this.capturing && this.applied - this.snapshotIndex >= this.tuning.snapshotInterval) {
+      const index = this.applied;
+      if (this.sm.snapshotLater === undefined) {
+        this.pendingSnapshot = { index, data: encodeSnapshot(this.addresses, this.sm.snapshot()) };
+      } else {
+        const book = new Map(this.addresses);
+        this.capturing = true;
+        this.sm.snapshotLater().then(
+          (state) => {
+            this.capturing = false;
+            // A snapshot from the leader may have overtaken this one meanwhile.
+            if (this.stopped || index <= this.snapshotIndex) return;
+            this.pendingSnapshot = { index, data: encodeSnapshot(book, state) };
+            this.wake();
+          },
+          (err: unknown) => {
+            this.capturing = false;
+            this.fail(err instanceof Error ? err : new Error(String(err)));
+          },
+        );
+      }
     }
     const pending = this.pendingSnapshot;
     if (pending === null || this.applied < pending.index + this.tuning.keepEntries) return;

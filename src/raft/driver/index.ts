@@ -5,5 +5,6 @@ export type { AddressBook } from './envelope.js';
 export { RaftError } from './errors.js';
 export type { LeaderHint, RaftErrorCode } from './errors.js';
 export { forceNewClusterStorage } from './force.js';
+export { jsonArrayInSlices } from './slices.js';
 export { newDataKey, WalCipher, WalKeyError } from '../wal/cipher.js';
 export type { DataKey } from '../wal/cipher.js';

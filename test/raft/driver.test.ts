@@ -63,11 +63,14 @@ class Cluster {
     for (const id of [...this.members.keys()]) await this.stop(id);
   }
 
+  /** A leader that every reachable member already follows (a follower that has not heard from it yet refuses proposals with noLeader). */
   async leader(): Promise<Member> {
     for (let i = 0; i < 500; i++) {
       for (const m of this.members.values()) {
         const st = m.driver.status();
-        if (st.role === 'leader' && !this.net.isolated.has(m.id)) return m;
+        if (st.role !== 'leader' || this.net.isolated.has(m.id)) continue;
+        const others = [...this.members.values()].filter((o) => o !== m && !this.net.isolated.has(o.id));
+        if (others.every((o) => o.driver.status().leader === m.id)) return m;
       }
       await sleep(10);
     }

@@ -65,9 +65,14 @@ class Managers {
     this.stores.delete(id);
   }
 
+  /** A leader every manager already follows (one that has not heard from it yet would refuse with noLeader). */
   async leader(): Promise<ClusterStore> {
     for (let i = 0; i < 500; i++) {
-      for (const s of this.stores.values()) if (s.status().role === 'leader') return s;
+      for (const s of this.stores.values()) {
+        if (s.status().role !== 'leader') continue;
+        const id = s.status().id;
+        if ([...this.stores.values()].every((o) => o.status().leader === id)) return s;
+      }
       await sleep(10);
     }
     throw new Error('no leader elected');

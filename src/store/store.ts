@@ -15,7 +15,7 @@ import { jsonArrayInSlices, RaftDriver, WalCipher } from '../raft/driver/index.j
 import type { AddressBook, Bootstrap, DataKey, DriverStatus, StateMachine, Transport, Tuning } from '../raft/driver/index.js';
 import type { FieldsOf, Kind, StoreObject } from './objects.js';
 import { DEFAULT_LIMITS, StoreState } from './state.js';
-import type { Commit, IndexName, Limits, Op, StoreErrorCode, Transaction, TxOutcome } from './state.js';
+import type { Commit, IndexName, Limits, Op, StoreErrorCode, StoreImage, Transaction, TxOutcome } from './state.js';
 
 export type { Change, Commit, Op, StoreErrorCode, Transaction } from './state.js';
 
@@ -55,6 +55,16 @@ function withoutMeta(op: Op): Op {
   return { ...op, fields: fields as FieldsOf[Kind] };
 }
 
+/** JSON.stringify(image) as bytes, built a slice of objects per event-loop turn. */
+export async function encodeInSlices(image: StoreImage): Promise<Buffer> {
+  const parts: Buffer[] = [Buffer.from(`{"format":${image.format},"version":${image.version},"objects":{`)];
+  for (const [i, [kind, list]] of Object.entries(image.objects).entries()) {
+    parts.push(Buffer.from(`${i > 0 ? ',' : ''}${JSON.stringify(kind)}:`), await jsonArrayInSlices(list));
+  }
+  parts.push(Buffer.from('},"tombstones":'), await jsonArrayInSlices(image.tombstones), Buffer.from(`,"tombstoneBase":${image.tombstoneBase}}`));
+  return Buffer.concat(parts);
+}
+
 /** The state machine the raft driver feeds: decodes entries, applies them, wakes watchers. */
 class Machine implements StateMachine<TxOutcome> {
   private wake: (() => void)[] = [];
@@ -78,12 +88,8 @@ class Machine implements StateMachine<TxOutcome> {
   }
 
   /** The same JSON as snapshot(), captured now and serialised in slices (no long stall). */
-  async snapshotLater(): Promise<Uint8Array> {
-    const image = this.state.capture();
-    const kinds: string[] = [];
-    for (const [kind, list] of Object.entries(image.objects)) kinds.push(`${JSON.stringify(kind)}:${await jsonArrayInSlices(list)}`);
-    const tombstones = await jsonArrayInSlices(image.tombstones);
-    return encoder.encode(`{"format":${image.format},"version":${image.version},"objects":{${kinds.join(',')}},"tombstones":${tombstones},"tombstoneBase":${image.tombstoneBase}}`);
+  snapshotLater(): Promise<Uint8Array> {
+    return encodeInSlices(this.state.capture());
   }
 
   restore(data: Uint8Array): void {

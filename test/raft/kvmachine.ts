@@ -37,7 +37,7 @@ export class KvMachine implements StateMachine<null> {
     const index = this.appliedIndex;
     const pairs: [string, string][] = [];
     for (const pair of this.data) pairs.push(pair);
-    return encoder.encode(`{"index":${index},"data":${await jsonArrayInSlices(pairs)}}`);
+    return Buffer.concat([Buffer.from(`{"index":${index},"data":`), await jsonArrayInSlices(pairs), Buffer.from('}')]);
   }
 
   restore(state: Uint8Array): void {

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { crc32 } from 'node:zlib';
 import type { Entry } from '../../src/raft/core/index.js';
 import { newDataKey, WalCipher, WalKeyError } from '../../src/raft/wal/cipher.js';
-import { Wal } from '../../src/raft/wal/wal.js';
+import { frame, frameInSlices, parse, Wal } from '../../src/raft/wal/wal.js';
 
 const cmd = (index: number, term: number, text: string): Entry => ({ kind: 'command', index, term, data: new TextEncoder().encode(text) });
 
@@ -232,3 +232,14 @@ test('wal: a snapshot is stored as raw bytes (no base64 or JSON pass over the st
     assert.deepEqual(old.storage.snapshot, snapshot);
     await old.wal.close();
   }));
+
+test('wal: a large snapshot framed in slices is the same record (plain: byte for byte; sealed: opens to the same snapshot)', async () => {
+  const data = new Uint8Array(3 * (1 << 20) + 12345).map((_, i) => (i * 13) & 0xff);
+  const record = { kind: 'snapshot' as const, snapshot: { meta: { index: 9, term: 3, membership: { voters: ['n1', 'n2'], learners: [] } }, data } };
+  assert.deepEqual(await frameInSlices(record), frame(record));
+  const cipher = new WalCipher(newDataKey('k1'));
+  const sealed = await frameInSlices(record, cipher);
+  const { records, validBytes } = parse(sealed, cipher);
+  assert.equal(validBytes, sealed.length);
+  assert.deepEqual(records, [record]);
+});

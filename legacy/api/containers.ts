@@ -252,17 +252,17 @@ export async function createContainer(call: Call): Promise<void> {
 
 /**
  * Adds classic's `Node` object to an inspect answer. The engine's JSON object is spliced
- * rather than parsed and re-serialised, and the pieces go out as they are, not joined:
- * inspect is the hottest proxied call.
+ * rather than parsed and re-serialised: inspect is the hottest proxied call.
  */
-function withNode(body: Buffer, engine: Engine): Buffer[] {
+function withNode(body: Buffer, engine: Engine): Buffer {
   const brace = body.indexOf(0x7b); // '{'
-  if (brace < 0) return [body];
+  if (brace < 0) return body;
   let next = brace + 1;
   while (next < body.length && jsonSpace.has(body[next] ?? 0)) next++;
   const empty = body[next] === 0x7d; // '}'
   const node = nodeMember(engine);
-  return empty ? [body.subarray(0, brace + 1), node, body.subarray(brace + 1)] : [body.subarray(0, brace + 1), node, comma, body.subarray(brace + 1)];
+  const pieces = empty ? [body.subarray(0, brace + 1), node, body.subarray(brace + 1)] : [body.subarray(0, brace + 1), node, comma, body.subarray(brace + 1)];
+  return Buffer.concat(pieces, body.length + node.length + (empty ? 0 : 1));
 }
 
 const comma = Buffer.from(',');

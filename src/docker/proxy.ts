@@ -20,11 +20,8 @@ function forwardHeaders(headers: http.IncomingHttpHeaders): http.OutgoingHttpHea
 export interface ForwardOptions {
   /** The body, when the caller already read it (it is then sent instead of the client's stream). */
   body?: Buffer;
-  /**
-   * Buffers a 2xx response and lets the caller rewrite it (for instance to add `Node`):
-   * the new body whole, or in pieces.
-   */
-  rewrite?: (body: Buffer) => Buffer | Buffer[];
+  /** Buffers a 2xx response and lets the caller rewrite it (for instance to add `Node`). */
+  rewrite?: (body: Buffer) => Buffer;
   /** Called with the engine's status once the engine has answered. */
   onStatus?: (status: number) => void;
 }
@@ -50,8 +47,7 @@ export function forward(req: IncomingMessage, res: ServerResponse, engine: Engin
         const chunks: Buffer[] = [];
         up.on('data', (c: Buffer) => chunks.push(c));
         up.on('end', () => {
-          const out = opts.rewrite ? opts.rewrite(Buffer.concat(chunks)) : Buffer.concat(chunks);
-          const body = Array.isArray(out) ? Buffer.concat(out) : out;
+          const body = opts.rewrite ? opts.rewrite(Buffer.concat(chunks)) : Buffer.concat(chunks);
           outHeaders['content-length'] = body.length;
           res.writeHead(status, outHeaders);
           res.end(body);

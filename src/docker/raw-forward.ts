@@ -11,11 +11,8 @@ import { bodyDecoder, HttpParseError, parseResponseHead, type BodyDecoder, type 
 import type { ConnectionUser, PooledConnection } from './socket-pool.js';
 
 export interface RawForwardOptions {
-  /**
-   * Buffers a 2xx answer and lets the caller rewrite it (for instance to add `Node`): the
-   * new body whole, or in pieces that go out in one write without being joined.
-   */
-  rewrite?: (body: Buffer) => Buffer | Buffer[];
+  /** Buffers a 2xx answer and lets the caller rewrite it (for instance to add `Node`). */
+  rewrite?: (body: Buffer) => Buffer;
   /** Called with the engine's status once the engine has answered. */
   onStatus?: (status: number) => void;
 }
@@ -267,26 +264,18 @@ class Attempt implements ConnectionUser {
     this.finish(reusable);
     const { res, engine, name, opts } = this.call;
     if (this.delivery === 'whole' || this.delivery === 'first-read') {
-      let pieces = this.held;
+      let body = this.held.length === 1 ? (this.held[0] ?? Buffer.alloc(0)) : Buffer.concat(this.held);
       if (this.delivery === 'whole' && opts.rewrite !== undefined) {
         try {
-          const out = opts.rewrite(pieces.length === 1 ? (pieces[0] ?? Buffer.alloc(0)) : Buffer.concat(pieces));
-          pieces = Array.isArray(out) ? out : [out];
+          body = opts.rewrite(body);
         } catch (err) {
           sendError(res, new ApiError(500, `The answer of the Docker engine ${name} (${engine.addr}) could not be read: ${(err as Error).message}`));
           this.call.resolve(h.status);
           return;
         }
       }
-      let length = 0;
-      for (const piece of pieces) length += piece.length;
-      if (this.relayHead(h.status, answerHeaders(h, length))) {
-        // The head and every piece leave in one write: Node corks the connection from
-        // the first write of an answer to its end.
-        const last = pieces.length - 1;
-        for (let i = 0; i < last; i++) res.write(pieces[i] ?? Buffer.alloc(0));
-        res.end(pieces[last]);
-      }
+      // The head and the body leave in one write.
+      if (this.relayHead(h.status, answerHeaders(h, body.length))) res.end(body);
     } else if (this.delivery === 'none') {
       if (this.relayHead(h.status, answerHeaders(h, undefined))) res.end();
     } else {

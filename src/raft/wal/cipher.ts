@@ -63,9 +63,14 @@ export class WalCipher {
     this.current = key;
   }
 
-  seal(plain: Uint8Array): Buffer {
+  /** The authenticated header of a record sealed with the current key: marker and key id. */
+  private header(): Buffer {
     const id = Buffer.from(this.current.id, 'utf8');
-    const header = Buffer.concat([Buffer.from([SEALED, id.length]), id]);
+    return Buffer.concat([Buffer.from([SEALED, id.length]), id]);
+  }
+
+  seal(plain: Uint8Array): Buffer {
+    const header = this.header();
     const nonce = randomBytes(NONCE);
     const c = createCipheriv('aes-256-gcm', this.current.key, nonce);
     c.setAAD(header);
@@ -78,8 +83,7 @@ export class WalCipher {
    * whole snapshot sealed in one go would stall the loop for tens of milliseconds.
    */
   async sealInSlices(parts: readonly Uint8Array[], slice = 1 << 20): Promise<Buffer> {
-    const id = Buffer.from(this.current.id, 'utf8');
-    const header = Buffer.concat([Buffer.from([SEALED, id.length]), id]);
+    const header = this.header();
     const nonce = randomBytes(NONCE);
     const c = createCipheriv('aes-256-gcm', this.current.key, nonce);
     c.setAAD(header);

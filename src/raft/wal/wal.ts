@@ -27,15 +27,19 @@ const FILE = 'wal';
 
 const BINARY_SNAPSHOT = 0x02;
 
+/** The binary snapshot payload, as parts: [0x02, meta length][meta JSON][state]. */
+function snapshotParts(snapshot: Extract<WalRecord, { kind: 'snapshot' }>['snapshot']): Uint8Array[] {
+  const meta = Buffer.from(JSON.stringify(snapshot.meta));
+  const head = Buffer.alloc(5);
+  head[0] = BINARY_SNAPSHOT;
+  head.writeUInt32LE(meta.length, 1);
+  return [head, meta, snapshot.data];
+}
+
 function encodePayload(record: WalRecord, cipher: WalCipher | null): Buffer {
   let plain: Buffer;
   if (record.kind === 'snapshot') {
-    const meta = Buffer.from(JSON.stringify(record.snapshot.meta));
-    const head = Buffer.alloc(5);
-    head[0] = BINARY_SNAPSHOT;
-    head.writeUInt32LE(meta.length, 1);
-    const data = record.snapshot.data;
-    plain = Buffer.concat([head, meta, Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
+    plain = Buffer.concat(snapshotParts(record.snapshot));
   } else {
     plain = Buffer.from(
       JSON.stringify(record, (_key, value: unknown) => (value instanceof Uint8Array ? { $b64: Buffer.from(value).toString('base64') } : value)),
@@ -94,12 +98,7 @@ const yieldTurn = (): Promise<void> => new Promise((resolve) => setImmediate(res
  */
 export async function frameInSlices(record: WalRecord, cipher: WalCipher | null = null): Promise<Buffer> {
   if (record.kind !== 'snapshot' || record.snapshot.data.length < SLICE) return frame(record, cipher);
-  const meta = Buffer.from(JSON.stringify(record.snapshot.meta));
-  const head = Buffer.alloc(5);
-  head[0] = BINARY_SNAPSHOT;
-  head.writeUInt32LE(meta.length, 1);
-  const data = record.snapshot.data;
-  const parts: Uint8Array[] = [head, meta, data];
+  const parts = snapshotParts(record.snapshot);
   const payload: Uint8Array[] = cipher === null ? parts : [await cipher.sealInSlices(parts, SLICE)];
   let sum = 0;
   let length = 0;

@@ -10,7 +10,7 @@ import { hasNodeConstraint, normaliseCreate, validateCreate, withHint } from '..
 import type { ContainerSpec, CreateBody } from '../scheduler/types.js';
 import { schedNodeOf } from '../cluster/sched-view.js';
 import type { Engine } from '../cluster/engine.js';
-import { log } from '../../src/log.js';
+import { debugging, log } from '../../src/log.js';
 import { enginePath, nodeMember, type Call, type UpgradeCall } from './context.js';
 import { randomBytes } from 'node:crypto';
 
@@ -223,17 +223,19 @@ export async function createContainer(call: Call): Promise<void> {
       const out = await engine.client.request('POST', enginePath(call, '/containers/create', q), JSON.stringify(spec.config), { 'Content-Type': 'application/json' });
       if (out.status === 201 || out.status === 200) {
         const created = JSON.parse(out.body.toString('utf8')) as { Id: string };
+        res.writeHead(out.status, { 'Content-Type': 'application/json', 'Content-Length': out.body.length });
+        res.end(out.body);
         // The answer does not wait for the cache: the placement stays pending (visible to
-        // the scheduler) until the refresh lands, and reads wait for it (settled()).
+        // the scheduler) until the refresh lands, and reads wait for it (settled()). The
+        // refresh starts in this same turn, so no request can be read before it is tracked;
+        // the answer is written first so its bytes do not queue behind the refresh's.
         engine.justCreated.add(created.Id);
         const landed = engine.refreshContainer(created.Id);
         void landed.finally(() => {
           engine.pending.delete(token);
           engine.justCreated.delete(created.Id);
         });
-        log.debug('container created', { id: created.Id, node: engine.name });
-        res.writeHead(out.status, { 'Content-Type': 'application/json', 'Content-Length': out.body.length });
-        res.end(out.body);
+        if (debugging()) log.debug('container created', { id: created.Id, node: engine.name });
         return;
       }
       lastError = new ApiError(out.status, engineMessage(out.body));

@@ -19,10 +19,14 @@ export interface EngineOptions {
   tls?: EngineTls;
 }
 
+/**
+ * One container as cached. Entries are replaced, never changed in place: the scheduler's
+ * view of an entry is memoised by its identity (sched-view.ts).
+ */
 export interface CachedContainer {
-  summary: ContainerSummary;
+  readonly summary: ContainerSummary;
   /** Resources and port bindings the scheduler needs; absent until the first inspect returns. */
-  inspect?: ContainerInspect;
+  readonly inspect?: ContainerInspect;
 }
 
 /** A create the scheduler has placed on this engine that the engine has not confirmed yet. */
@@ -267,7 +271,7 @@ export class Engine {
       try {
         const inspect = await this.client.json<ContainerInspect>('GET', `/containers/${id}/json`);
         const cached = this.containers.get(id);
-        if (cached) cached.inspect = inspect;
+        if (cached) this.containers.set(id, { summary: cached.summary, inspect });
       } catch (err) {
         if (!(err instanceof ApiError && err.status === 404)) throw err;
       }

@@ -21,7 +21,22 @@ export function bindingsToPorts(bindings: Record<string, PortBinding[] | null> |
   return out;
 }
 
+/**
+ * Each cache entry's view, made once: a create looks at every container of every engine,
+ * and the entries only change by being replaced.
+ */
+const views = new WeakMap<CachedContainer, SchedContainer>();
+
 function cachedToSched(c: CachedContainer): SchedContainer {
+  let view = views.get(c);
+  if (!view) {
+    view = schedViewOf(c);
+    views.set(c, view);
+  }
+  return view;
+}
+
+function schedViewOf(c: CachedContainer): SchedContainer {
   const s = c.summary;
   const hc = c.inspect?.HostConfig;
   const ports: PublishedPort[] = bindingsToPorts(hc?.PortBindings);
@@ -78,7 +93,14 @@ export function schedNodeOf(engine: Engine): SchedNode {
     labels: engine.labels,
     totalCpus: info?.NCPU ?? 0,
     totalMemory: info?.MemTotal ?? 0,
-    containers: [...[...engine.containers.values()].map(cachedToSched), ...[...engine.pending.values()].map(pendingToSched)],
+    containers: containersOf(engine),
     images: engine.images.map((i) => ({ id: i.Id, repoTags: i.RepoTags ?? [], repoDigests: i.RepoDigests ?? [] })),
   };
+}
+
+function containersOf(engine: Engine): SchedContainer[] {
+  const out: SchedContainer[] = [];
+  for (const c of engine.containers.values()) out.push(cachedToSched(c));
+  for (const p of engine.pending.values()) out.push(pendingToSched(p));
+  return out;
 }

@@ -6,6 +6,7 @@
 // traffic later.
 
 import * as grpc from '@grpc/grpc-js';
+import type { PeerCertificate } from 'node:tls';
 import type { Message, NodeId } from '../core/index.js';
 import type { AddressBook, Transport } from '../driver/index.js';
 import { decodeMessage, encodeMessage, FrameReader, packFrames } from './codec.js';
@@ -29,6 +30,12 @@ const SERVICE: grpc.ServiceDefinition = {
 export interface TransportCredentials {
   readonly server: grpc.ServerCredentials;
   readonly channel: grpc.ChannelCredentials;
+  /**
+   * The raft member a peer's (verified) certificate speaks for, or undefined for none.
+   * When set, a stream carries only messages `from` that member: a node cannot speak for
+   * another, and a certificate that names no member gets PERMISSION_DENIED.
+   */
+  readonly memberOf?: (peer: PeerCertificate) => NodeId | undefined;
 }
 
 export interface GrpcTransportOptions {
@@ -45,6 +52,8 @@ export interface GrpcTransportOptions {
   /** For debugging: a peer link failed. */
   readonly onPeerError?: (peer: NodeId, error: Error) => void;
 }
+
+class ImpersonationError extends Error {}
 
 const DEFAULTS = { maxFrameBytes: 4 << 20, maxMessageBytes: 512 << 20, maxQueueBytes: 64 << 20 };
 const MIN_BACKOFF_MS = 50;
@@ -181,18 +190,32 @@ export class GrpcTransport implements Transport {
       stream: (call: grpc.ServerReadableStream<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
         const reader = new FrameReader(this.maxMessageBytes);
         let failed = false;
+        const memberOf = this.opts.credentials?.memberOf;
+        let speaker: NodeId | undefined;
+        if (memberOf !== undefined) {
+          const cert = call.getAuthContext()?.sslPeerCertificate;
+          speaker = cert === undefined ? undefined : memberOf(cert);
+          if (speaker === undefined) {
+            failed = true;
+            call.on('error', () => undefined);
+            callback({ code: grpc.status.PERMISSION_DENIED, details: `raft transport: the peer's certificate (${cert?.subject?.CN ?? 'none'}) names no member of this cluster` });
+            return;
+          }
+        }
         call.on('data', (frame: Buffer) => {
           if (failed) return;
           try {
             for (const bytes of reader.read(frame)) {
               const m = decodeMessage(bytes);
+              if (speaker !== undefined && m.from !== speaker) throw new ImpersonationError(`raft transport: member ${speaker} sent a message from ${m.from}; its stream is closed`);
               if (m.to !== this.opts.id || this.blocked.has(m.from)) continue;
               deliver(m);
             }
           } catch (err) {
             // A peer speaking something else, or over the limit: end its stream; it reconnects.
             failed = true;
-            callback({ code: grpc.status.INVALID_ARGUMENT, details: err instanceof Error ? err.message : String(err) });
+            const code = err instanceof ImpersonationError ? grpc.status.PERMISSION_DENIED : grpc.status.INVALID_ARGUMENT;
+            callback({ code, details: err instanceof Error ? err.message : String(err) });
           }
         });
         call.on('end', () => {

@@ -1,4 +1,4 @@
-// Join tokens and swarm IDs, as Docker's swarm mode shows them (pure: no clock, no I/O;
+// Join tokens, as Docker's swarm mode shows them (pure: no clock, no I/O;
 // randomness comes in as bytes).
 //
 //   SWMTKN-1-<root CA digest, base 36, 50 chars>-<secret, base 36, 25 chars>
@@ -12,18 +12,11 @@ export const TOKEN_VERSION = '1';
 const DIGEST_CHARS = 50; // 256 bits in base 36
 const SECRET_CHARS = 25; // 128 bits in base 36
 export const SECRET_BYTES = 16;
-export const ID_BYTES = 16;
 
 /** Big-endian bytes as base 36, left-padded with zeros to `width`. */
 export function base36(bytes: Uint8Array, width: number): string {
   const text = BigInt(`0x${Buffer.from(bytes).toString('hex') || '0'}`).toString(36);
   return text.padStart(width, '0');
-}
-
-/** A 25-character ID (nodes, services, tasks...) from 16 random bytes, as SwarmKit's look. */
-export function idFromBytes(random: Uint8Array): string {
-  if (random.length !== ID_BYTES) throw new RangeError(`an ID needs ${ID_BYTES} random bytes, got ${random.length}`);
-  return base36(random, SECRET_CHARS);
 }
 
 export interface JoinToken {

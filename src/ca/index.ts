@@ -5,3 +5,7 @@ export { base36, formatJoinToken, parseJoinToken, roleOfSecret, SECRET_BYTES, To
 export type { JoinToken } from './token.js';
 export { managerOf, raftCredentials } from './credentials.js';
 export type { NodeTls } from './credentials.js';
+export { decideIssuance, proofMessage } from './issuance.js';
+export type { CertificateRequest, IssuanceDecision, SwarmAuthority } from './issuance.js';
+export { addNodeCaService, JoinError, requestJoin, requestRenewal } from './service.js';
+export type { IssuedCertificate, NodeCaBackend, RequestOptions } from './service.js';

@@ -8,11 +8,11 @@
 // transactions from a given version.
 
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { NodeId } from '../raft/core/index.js';
 import { jsonArrayInSlices, RaftDriver, WalCipher } from '../raft/driver/index.js';
 import type { AddressBook, Bootstrap, DataKey, DriverStatus, StateMachine, Transport, Tuning } from '../raft/driver/index.js';
+import { loadOrCreateDataKey } from './keys.js';
 import type { FieldsOf, Kind, StoreObject } from './objects.js';
 import { DEFAULT_LIMITS, StoreState } from './state.js';
 import type { Commit, IndexName, Limits, Op, StoreErrorCode, StoreImage, Transaction, TxOutcome } from './state.js';
@@ -119,6 +119,8 @@ export interface StoreOptions {
   readonly bootstrap: Bootstrap;
   /** Seals the WAL and its snapshots; default: the key in `<dir>/keys/dek.json`, made on first start. */
   readonly dataKey?: DataKey;
+  /** Autolock: the key that seals `<dir>/keys/dek.json`; without it a locked store does not open (SwarmLockedError). */
+  readonly unlockKey?: Uint8Array;
   /** Older keys, to open records sealed before a rotation. */
   readonly previousDataKeys?: readonly DataKey[];
   readonly forceNewCluster?: boolean;
@@ -146,27 +148,6 @@ export interface StoreReader {
   byName<K extends Kind>(kind: K, name: string): StoreObject<K> | undefined;
 }
 
-/** Reads or makes the node's data key (0600, written atomically). */
-export async function loadOrCreateDataKey(path: string): Promise<DataKey> {
-  try {
-    const parsed = JSON.parse(await readFile(path, 'utf8')) as { id?: unknown; key?: unknown };
-    if (typeof parsed.id !== 'string' || typeof parsed.key !== 'string') throw new Error('needs id and key');
-    const key = Buffer.from(parsed.key, 'base64');
-    if (key.length !== 32) throw new Error(`key is ${key.length} bytes, not 32`);
-    return { id: parsed.id, key };
-  } catch (err) {
-    if (!(err instanceof Error && 'code' in err && err.code === 'ENOENT')) {
-      throw new Error(`store: data key file ${path} is unusable (${err instanceof Error ? err.message : String(err)}); restore it from a backup: without it the log cannot be read`, { cause: err });
-    }
-  }
-  const key: DataKey = { id: `dek-${randomBytes(4).toString('hex')}`, key: randomBytes(32) };
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const tmp = `${path}.tmp`;
-  await writeFile(tmp, JSON.stringify({ id: key.id, key: Buffer.from(key.key).toString('base64') }), { mode: 0o600, flush: true });
-  await rename(tmp, path);
-  return key;
-}
-
 export class ClusterStore implements StoreReader {
   private closed = false;
 
@@ -177,7 +158,7 @@ export class ClusterStore implements StoreReader {
   ) {}
 
   static async open(opts: StoreOptions): Promise<ClusterStore> {
-    const dataKey = opts.dataKey ?? (await loadOrCreateDataKey(join(opts.dir, 'keys', 'dek.json')));
+    const dataKey = opts.dataKey ?? (await loadOrCreateDataKey(join(opts.dir, 'keys', 'dek.json'), opts.unlockKey === undefined ? {} : { unlockKey: opts.unlockKey }));
     const machine = new Machine(new StoreState({ ...DEFAULT_LIMITS, ...opts.limits }));
     const driver = await RaftDriver.start<TxOutcome>({
       id: opts.id,

@@ -3,6 +3,7 @@
 // one engine and through `swarm manage`; `docker run -d` throughput (create + start, the
 // two calls the CLI makes) with 1 and 8 concurrent clients, direct and through the manager
 // interleaved so that the machine's load drift does not pick a winner.
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startTestbed } from '../testbed/index.js';
@@ -185,8 +186,60 @@ export async function benchLegacy(): Promise<void> {
     // gains as much from concurrency as one engine does.
     metric(`legacy_run_d_swarm_c${clients}_vs_c1`, total / seconds.swarm / seq.swarm.perSecond, 'x');
     metric(`legacy_run_d_direct_c${clients}_vs_c1`, total / seconds.direct / seq.direct.perSecond, 'x');
+
+    await scale(bed.engines.map((e) => new URL(`http://${e.hostPort}`)), swarm, mgr.child.pid);
   } finally {
     await mgr.stop();
     await bed.close();
   }
+}
+
+function rssMb(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m?.[1] ? Number(m[1]) / 1024 : NaN;
+}
+
+/**
+ * A larger cluster: `LEGACY_BENCH_SCALE` containers per engine (created, not started, so
+ * that they cost the engines disk and not CPU), then the list every `docker ps -a` makes,
+ * direct to one engine and through the manager over all of them, and the manager's
+ * memory before and after it caches them.
+ */
+async function scale(directs: URL[], swarm: URL, managerPid: number | undefined): Promise<void> {
+  const perEngine = Number(process.env.LEGACY_BENCH_SCALE ?? 200);
+  const before = rssMb(managerPid);
+  progress(`scale: creating ${perEngine} containers on each of ${directs.length} engines`);
+  await Promise.all(
+    directs.map(async (base) => {
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 4 }, async () => {
+          while (next < perEngine) {
+            next++;
+            const r = await call(agent, base, 'POST', `${api}/containers/create`, { Image: 'busybox', Cmd: ['true'], HostConfig: {} });
+            if (r.status !== 201) throw new Error(`create answered ${r.status}: ${r.text}`);
+          }
+        }),
+      );
+      agent.destroy();
+    }),
+  );
+  const total = perEngine * directs.length;
+  const listAll = `${api}/containers/json?all=1`;
+  await waitFor(`the manager sees ${total} containers`, async () => (JSON.parse((await call(new http.Agent(), swarm, 'GET', listAll)).text) as unknown[]).length >= total, 120_000);
+  const first = directs[0];
+  if (!first) throw new Error('no engine');
+  progress(`scale: GET /containers/json?all=1, 200 calls each: one engine (${perEngine} containers) and the manager (${total})`);
+  const d = await latency(first, listAll, 200);
+  const s = await latency(swarm, listAll, 200);
+  metric(`legacy_scale_containers_json_p50_ms_direct_${perEngine}`, percentile(d, 50), 'ms');
+  metric(`legacy_scale_containers_json_p50_ms_swarm_${total}`, percentile(s, 50), 'ms');
+  metric('legacy_scale_containers_json_p50_ratio_swarm_vs_direct', percentile(s, 50) / percentile(d, 50), 'x');
+  const after = rssMb(managerPid);
+  metric('legacy_manager_rss_mb_idle', before, 'MB');
+  metric(`legacy_manager_rss_mb_${total}_containers`, after, 'MB');
+  metric('legacy_manager_kb_per_container', ((after - before) * 1024) / total, 'kB');
+  await Promise.all(directs.map((e) => removeAll(`tcp://${e.host}`)));
 }

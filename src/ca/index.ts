@@ -1,5 +1,5 @@
 // The swarm's certificate authority: import from here.
-export { CA_COMMON_NAME, CertificateError, certificateDigest, createRootCA, generateKey, identityOf, issueNodeCertificate, NODE_CERT_EXPIRY_MS, renewalTime, ROLE_OU, ROOT_CA_EXPIRY_MS, verifyNodeCertificate } from './pki.js';
+export { CA_COMMON_NAME, CertificateError, certificateDigest, createRootCA, crossSign, generateKey, identityOf, issueNodeCertificate, NODE_CERT_EXPIRY_MS, renewalTime, ROLE_OU, ROOT_CA_EXPIRY_MS, verifyNodeCertificate } from './pki.js';
 export type { KeyPair, NodeCertRequest, NodeIdentity, NodeRole, RootCA } from './pki.js';
 export { base36, formatJoinToken, parseJoinToken, roleOfSecret, SECRET_BYTES, TokenError } from './token.js';
 export type { JoinToken } from './token.js';
@@ -9,3 +9,5 @@ export { decideIssuance, proofMessage } from './issuance.js';
 export type { CertificateRequest, IssuanceDecision, SwarmAuthority } from './issuance.js';
 export { addNodeCaService, JoinError, requestJoin, requestRenewal } from './service.js';
 export type { IssuedCertificate, NodeCaBackend, RequestOptions } from './service.js';
+export { finishRootRotation, issuer, nodesPending, startRootRotation, tokenRoot, trustedRoots } from './rotation.js';
+export type { CaState } from './rotation.js';

@@ -113,11 +113,11 @@ function certificate(f: CertificateFields): string {
     extension(OID.basicConstraints, true, f.ca ? sequence(boolean(true), smallInteger(1)) : sequence()),
     extension(OID.keyUsage, true, f.ca ? namedBits([5, 6]) : namedBits([0, 2])),
     extension(OID.subjectKeyIdentifier, false, octetString(keyIdentifier(spki))),
+    // Every root is named CN=swarm-ca (as swarm mode names them), so during a root
+    // rotation only the key identifiers tell the old root from the new.
+    extension(OID.authorityKeyIdentifier, false, sequence(tlv(0x80, keyIdentifier(f.issuerSpki)))),
   ];
-  if (!f.ca) {
-    extensions.push(extension(OID.authorityKeyIdentifier, false, sequence(tlv(0x80, keyIdentifier(f.issuerSpki)))));
-    extensions.push(extension(OID.extKeyUsage, false, sequence(oid(OID.serverAuth), oid(OID.clientAuth))));
-  }
+  if (!f.ca) extensions.push(extension(OID.extKeyUsage, false, sequence(oid(OID.serverAuth), oid(OID.clientAuth))));
   if (f.dnsNames.length > 0) extensions.push(extension(OID.subjectAltName, false, sequence(...f.dnsNames.map((d) => tlv(0x82, Buffer.from(d, 'ascii'))))));
   const tbs = sequence(
     explicit(0, smallInteger(2)), // v3
@@ -155,6 +155,26 @@ export function createRootCA(opts: { now: Date; expiryMs?: number }): RootCA {
     dnsNames: [],
   });
   return { certPem, keyPem: key.keyPem, digest: certificateDigest(certPem) };
+}
+
+/**
+ * The new root's key, certified by the old root: served after node certificates issued
+ * by the new root, it lets a node that still trusts only the old root verify them.
+ */
+export function crossSign(oldRoot: { certPem: string; keyPem: string }, newRootPem: string): string {
+  const oldCert = new X509Certificate(oldRoot.certPem);
+  const next = new X509Certificate(newRootPem);
+  return certificate({
+    issuer: { commonName: CA_COMMON_NAME },
+    subject: { commonName: CA_COMMON_NAME },
+    publicKey: next.publicKey,
+    signer: createPrivateKey(oldRoot.keyPem),
+    issuerSpki: oldCert.publicKey.export({ type: 'spki', format: 'der' }),
+    notBefore: new Date(next.validFrom),
+    notAfter: new Date(Math.min(new Date(next.validTo).getTime(), new Date(oldCert.validTo).getTime())),
+    ca: true,
+    dnsNames: [],
+  });
 }
 
 export interface NodeCertRequest {
@@ -238,16 +258,22 @@ export function identityOf(cert: X509Certificate): NodeIdentity {
  * Checks that a node certificate was signed by this CA and is valid at `now`, and returns
  * who it names. Each refusal says what is wrong and what to do.
  */
-export function verifyNodeCertificate(certPem: string, caPem: string, now: Date): NodeIdentity {
+export function verifyNodeCertificate(certPem: string, trusted: string | readonly string[], now: Date, intermediates: readonly string[] = []): NodeIdentity {
   let cert: X509Certificate;
-  let ca: X509Certificate;
+  let roots: X509Certificate[];
+  let middle: X509Certificate[];
   try {
     cert = new X509Certificate(certPem);
-    ca = new X509Certificate(caPem);
+    roots = (typeof trusted === 'string' ? [trusted] : trusted).map((p) => new X509Certificate(p));
+    middle = intermediates.map((p) => new X509Certificate(p));
   } catch (err) {
     throw new CertificateError('malformed', `the certificate does not read as X.509: ${(err as Error).message}`);
   }
-  if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) {
+  const signs = (issuer: X509Certificate, subject: X509Certificate): boolean => subject.checkIssued(issuer) && subject.verify(issuer.publicKey);
+  const valid = (c: X509Certificate): boolean => now >= new Date(c.validFrom) && now <= new Date(c.validTo);
+  // A trusted root signed it, or an intermediate (a cross-signed root) that a trusted root signed.
+  const chained = roots.some((r) => signs(r, cert)) || middle.some((m) => m.ca && valid(m) && signs(m, cert) && roots.some((r) => signs(r, m)));
+  if (!chained) {
     throw new CertificateError('untrusted', `the certificate of ${cert.subject.replace(/\n/g, ', ')} was not signed by this swarm's CA: the node belongs to another swarm or its CA was rotated; have it leave and join again with a current token`);
   }
   const identity = identityOf(cert);

@@ -7,8 +7,11 @@ import type { TransportCredentials } from '../raft/transport/index.js';
 import { ROLE_OU } from './pki.js';
 
 export interface NodeTls {
-  readonly caPem: string;
+  /** The roots to trust (two during a root rotation). */
+  readonly trustPems: readonly string[];
   readonly certPem: string;
+  /** Served after the certificate (the cross-signed root during a rotation). */
+  readonly chainPems?: readonly string[];
   readonly keyPem: string;
   /** This swarm's ID: a certificate of another swarm (under the same CA) names no member. */
   readonly clusterId: string;
@@ -27,9 +30,9 @@ export function managerOf(peer: PeerCertificate, clusterId: string): string | un
 }
 
 export function raftCredentials(tls: NodeTls): TransportCredentials {
-  const ca = Buffer.from(tls.caPem);
+  const ca = Buffer.from(tls.trustPems.join(''));
   const key = Buffer.from(tls.keyPem);
-  const cert = Buffer.from(tls.certPem);
+  const cert = Buffer.from(tls.certPem + (tls.chainPems ?? []).join(''));
   return {
     server: grpc.ServerCredentials.createSsl(ca, [{ private_key: key, cert_chain: cert }], true),
     // Peers are dialled by address, and their certificates name node IDs and roles, not

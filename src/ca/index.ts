@@ -9,5 +9,5 @@ export { decideIssuance, proofMessage } from './issuance.js';
 export type { CertificateRequest, IssuanceDecision, SwarmAuthority } from './issuance.js';
 export { addNodeCaService, JoinError, requestJoin, requestRenewal } from './service.js';
 export type { IssuedCertificate, NodeCaBackend, RequestOptions } from './service.js';
-export { finishRootRotation, issuer, nodesPending, startRootRotation, tokenRoot, trustedRoots } from './rotation.js';
+export { finishRootRotation, issuer, nodesPending, rootsToTrust, startRootRotation, tokenRoot, trustedRoots } from './rotation.js';
 export type { CaState } from './rotation.js';

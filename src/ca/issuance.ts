@@ -6,7 +6,7 @@
 // certificate's key too; it keeps its ID, and gets the role the swarm now wants for it
 // (so `docker node promote/demote` takes effect at the next renewal).
 import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
-import { certificateDigest, verifyNodeCertificate, CertificateError, type NodeRole } from './pki.js';
+import { verifyNodeCertificate, CertificateError, type NodeRole } from './pki.js';
 import { parseJoinToken, roleOfSecret, TokenError } from './token.js';
 
 export interface CertificateRequest {
@@ -30,7 +30,10 @@ export function proofMessage(publicKeyPem: string, authority: string): Buffer {
 
 export interface SwarmAuthority {
   readonly clusterId: string;
-  readonly caPem: string;
+  /** The roots a certificate may come from (two during a root rotation). */
+  readonly trustPems: readonly string[];
+  /** The root digest join tokens carry now (the old root's until a rotation is done). */
+  readonly tokenDigest: string;
   /** The join secrets now in force (each token's last 25 characters). */
   readonly joinSecrets: Readonly<Record<NodeRole, string>>;
   /** The desired role of a node the swarm knows; undefined when it was removed or never joined. */
@@ -65,7 +68,7 @@ export function decideIssuance(req: CertificateRequest, swarm: SwarmAuthority, n
   if (req.current !== undefined) {
     let who;
     try {
-      who = verifyNodeCertificate(req.current.certPem, swarm.caPem, now);
+      who = verifyNodeCertificate(req.current.certPem, swarm.trustPems, now);
     } catch (err) {
       return refuse('unauthenticated', err instanceof CertificateError ? err.message : String(err));
     }
@@ -89,7 +92,7 @@ export function decideIssuance(req: CertificateRequest, swarm: SwarmAuthority, n
   if (!signedBy(publicKey, proofMessage(req.publicKeyPem, req.token.trim()), req.proof)) {
     return refuse('unauthenticated', 'the join request is not signed by the key it names');
   }
-  const role = token.caDigest === certificateDigest(swarm.caPem) ? roleOfSecret(token.secret, swarm.joinSecrets) : undefined;
+  const role = token.caDigest === swarm.tokenDigest ? roleOfSecret(token.secret, swarm.joinSecrets) : undefined;
   // The same words whether the digest or the secret is wrong: a token is all or nothing.
   if (role === undefined) return refuse('permissionDenied', 'invalid join token: it is not (or no longer) a token of this swarm; get the current one with `docker swarm join-token worker` (or manager) on a manager');
   return { kind: 'admit', role, publicKey };

@@ -58,3 +58,24 @@ export function finishRootRotation(state: CaState, pending: readonly string[]): 
   if (pending.length > 0) throw new Error(`the root rotation cannot finish: ${pending.length} node(s) still hold certificates of the old root (${pending.slice(0, 5).join(', ')}${pending.length > 5 ? ', …' : ''}); they renew at their next connection, or remove the ones that are gone`);
   return { phase: 'steady', root: state.next };
 }
+
+/**
+ * The roots a node trusts after an answer: those it trusted that the swarm still names,
+ * and a new root only when a root it trusts vouches for that root's key (the cross-signed
+ * certificate of a rotation). A manager cannot make a node trust a root out of thin air.
+ */
+export function rootsToTrust(trusted: readonly string[], offered: readonly unknown[], chainPems: readonly string[]): string[] {
+  const keyOf = (pem: string): string => createPublicKey(pem).export({ type: 'spki', format: 'der' }).toString('base64');
+  const trustedKeys = new Set(trusted.map(keyOf));
+  const vouched = new Set<string>();
+  for (const c of chainPems) {
+    const cert = new X509Certificate(c);
+    if (cert.ca && trusted.some((t) => cert.checkIssued(new X509Certificate(t)) && cert.verify(createPublicKey(t)))) vouched.add(keyOf(c));
+  }
+  const accepted = offered.filter((p): p is string => typeof p === 'string').filter((p) => {
+    const k = keyOf(p);
+    return trustedKeys.has(k) || vouched.has(k);
+  });
+  // An answer that names none of them changes nothing: keep what was trusted.
+  return accepted.length > 0 ? accepted : [...trusted];
+}

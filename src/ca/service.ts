@@ -10,6 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { PeerCertificate } from 'node:tls';
 import { decideIssuance, proofMessage, type CertificateRequest } from './issuance.js';
 import { certificateDigest, generateKey, issueNodeCertificate, NODE_CERT_EXPIRY_MS, ROLE_OU, verifyNodeCertificate, type NodeRole } from './pki.js';
+import { issuer, rootsToTrust, tokenRoot, trustedRoots, type CaState } from './rotation.js';
 import { parseJoinToken } from './token.js';
 
 const json = {
@@ -31,19 +32,23 @@ function method(name: string): grpc.MethodDefinition<unknown, unknown> {
 
 const SERVICE = { rootCertificate: method('RootCertificate'), issue: method('Issue') };
 
+/** A node's certificate and what it needs around it. */
 export interface IssuedCertificate {
   readonly nodeId: string;
   readonly role: NodeRole;
   readonly certPem: string;
-  readonly caPem: string;
+  /** Served after the certificate (the cross-signed root during a root rotation). */
+  readonly chainPems: readonly string[];
+  /** The roots to trust (two during a root rotation). */
+  readonly trustPems: readonly string[];
 }
 
 /** What the NodeCA reads and writes: the manager gives it the store's view. */
 export interface NodeCaBackend {
-  /** The swarm as it is now; read for every request, so rotated tokens take effect at once. */
+  /** The swarm as it is now; read for every request, so rotated tokens and roots take effect at once. */
   authority(): {
     readonly clusterId: string;
-    readonly rootCa: { readonly certPem: string; readonly keyPem: string };
+    readonly ca: CaState;
     readonly joinSecrets: Readonly<Record<NodeRole, string>>;
     readonly nodeCertExpiryMs?: number;
   };
@@ -71,7 +76,8 @@ function isRequest(value: unknown): value is CertificateRequest {
 export function addNodeCaService(server: grpc.Server, backend: NodeCaBackend): void {
   server.addService(SERVICE, {
     rootCertificate: (_call: grpc.ServerUnaryCall<unknown, unknown>, done: grpc.sendUnaryData<unknown>) => {
-      done(null, { certPem: backend.authority().rootCa.certPem });
+      // The root the join tokens name: what a joining node can pin.
+      done(null, { certPem: tokenRoot(backend.authority().ca).certPem });
     },
     issue: (call: grpc.ServerUnaryCall<unknown, unknown>, done: grpc.sendUnaryData<unknown>) => {
       void (async () => {
@@ -79,11 +85,14 @@ export function addNodeCaService(server: grpc.Server, backend: NodeCaBackend): v
         if (!isRequest(req)) return done({ code: grpc.status.INVALID_ARGUMENT, details: 'not a certificate request: it needs publicKeyPem and proof, and a token or the current certificate' });
         const swarm = backend.authority();
         const now = backend.now();
-        const decision = decideIssuance(req, { clusterId: swarm.clusterId, caPem: swarm.rootCa.certPem, joinSecrets: swarm.joinSecrets, roleOf: (id) => backend.roleOf(id) }, now);
+        const trustPems = trustedRoots(swarm.ca);
+        const authority = { clusterId: swarm.clusterId, trustPems, tokenDigest: tokenRoot(swarm.ca).digest, joinSecrets: swarm.joinSecrets, roleOf: (id: string) => backend.roleOf(id) };
+        const decision = decideIssuance(req, authority, now);
         if (decision.kind === 'refuse') return done({ code: statusOf[decision.status], details: decision.message });
         const nodeId = decision.kind === 'admit' ? await backend.admit(decision.role, req.hostname) : decision.nodeId;
-        const certPem = issueNodeCertificate(swarm.rootCa, { nodeId, role: decision.role, clusterId: swarm.clusterId, publicKey: decision.publicKey, now, expiryMs: swarm.nodeCertExpiryMs ?? NODE_CERT_EXPIRY_MS });
-        const out: IssuedCertificate = { nodeId, role: decision.role, certPem, caPem: swarm.rootCa.certPem };
+        const { ca, chainPems } = issuer(swarm.ca);
+        const certPem = issueNodeCertificate(ca, { nodeId, role: decision.role, clusterId: swarm.clusterId, publicKey: decision.publicKey, now, expiryMs: swarm.nodeCertExpiryMs ?? NODE_CERT_EXPIRY_MS });
+        const out: IssuedCertificate = { nodeId, role: decision.role, certPem, chainPems, trustPems };
         done(null, out);
       })().catch((err: unknown) => done({ code: grpc.status.UNAVAILABLE, details: `the manager could not record the node: ${err instanceof Error ? err.message : String(err)}; try again` }));
     },
@@ -141,12 +150,12 @@ export async function requestJoin(address: string, token: string, opts: RequestO
     token: token.trim(),
     ...(opts.hostname === undefined ? {} : { hostname: opts.hostname }),
   };
-  const issued = await issue(address, caPem, request, deadlineMs, key.privateKey, opts.now);
+  const issued = await issue(address, [caPem], request, deadlineMs, key.privateKey, opts.now);
   return { ...issued, keyPem: key.keyPem };
 }
 
-/** A new key and certificate for a node that holds a valid one (renewal, or a role change). */
-export async function requestRenewal(address: string, held: { caPem: string; certPem: string; keyPem: string }, opts: RequestOptions = {}): Promise<IssuedCertificate & { keyPem: string }> {
+/** A new key and certificate for a node that holds a valid one (renewal, a role change, a root rotation). */
+export async function requestRenewal(address: string, held: { trustPems: readonly string[]; certPem: string; keyPem: string }, opts: RequestOptions = {}): Promise<IssuedCertificate & { keyPem: string }> {
   const key = generateKey();
   const publicKeyPem = createPublicKey(key.privateKey).export({ type: 'spki', format: 'pem' }).toString();
   const message = proofMessage(publicKeyPem, held.certPem);
@@ -155,20 +164,22 @@ export async function requestRenewal(address: string, held: { caPem: string; cer
     proof: sign('sha256', message, { key: key.privateKey, dsaEncoding: 'der' }).toString('base64'),
     current: { certPem: held.certPem, proof: sign('sha256', message, { key: held.keyPem, dsaEncoding: 'der' }).toString('base64') },
   };
-  const issued = await issue(address, held.caPem, request, opts.deadlineMs ?? 10_000, key.privateKey, opts.now);
+  const issued = await issue(address, held.trustPems, request, opts.deadlineMs ?? 10_000, key.privateKey, opts.now);
   return { ...issued, keyPem: key.keyPem };
 }
 
-async function issue(address: string, caPem: string, request: CertificateRequest, deadlineMs: number, privateKey: KeyObject, now: (() => Date) | undefined): Promise<IssuedCertificate> {
-  const client = new grpc.Client(address, grpc.credentials.createSsl(Buffer.from(caPem), null, null, { checkServerIdentity: managerCheck(address) }));
+async function issue(address: string, trusted: readonly string[], request: CertificateRequest, deadlineMs: number, privateKey: KeyObject, now: (() => Date) | undefined): Promise<IssuedCertificate> {
+  const client = new grpc.Client(address, grpc.credentials.createSsl(Buffer.from(trusted.join('')), null, null, { checkServerIdentity: managerCheck(address) }));
   try {
     const issued = await call<IssuedCertificate>(client, SERVICE.issue, request, deadlineMs, address);
-    const who = verifyNodeCertificate(issued.certPem, caPem, now?.() ?? new Date());
+    const at = now?.() ?? new Date();
+    const chainPems = Array.isArray(issued.chainPems) ? issued.chainPems.filter((p): p is string => typeof p === 'string') : [];
+    const who = verifyNodeCertificate(issued.certPem, trusted, at, chainPems);
     const certKey = createPublicKey(issued.certPem).export({ type: 'spki', format: 'der' });
     if (!certKey.equals(createPublicKey(privateKey).export({ type: 'spki', format: 'der' })) || who.nodeId !== issued.nodeId || who.role !== issued.role) {
       throw new JoinError(`the manager at ${address} answered with a certificate that is not for this request`);
     }
-    return { nodeId: issued.nodeId, role: issued.role, certPem: issued.certPem, caPem };
+    return { nodeId: issued.nodeId, role: issued.role, certPem: issued.certPem, chainPems, trustPems: rootsToTrust(trusted, Array.isArray(issued.trustPems) ? issued.trustPems : [], chainPems) };
   } finally {
     client.close();
   }

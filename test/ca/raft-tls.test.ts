@@ -18,7 +18,7 @@ test('raft over node certificates: members speak only for themselves; workers an
   const creds = (nodeId: string, role: NodeRole = 'manager', clusterId = 'c1') => {
     const key = generateKey();
     const certPem = issueNodeCertificate(ca, { nodeId, role, clusterId, publicKey: createPublicKey(key.privateKey), now });
-    return raftCredentials({ caPem: ca.certPem, certPem, keyPem: key.keyPem, clusterId: 'c1' });
+    return raftCredentials({ trustPems: [ca.certPem], certPem, keyPem: key.keyPem, clusterId: 'c1' });
   };
   const got: Message[] = [];
   const b = new GrpcTransport({ id: 'b', listen: '127.0.0.1:0', credentials: creds('b') });

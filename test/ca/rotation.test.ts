@@ -17,6 +17,7 @@ import {
   issuer,
   issueNodeCertificate,
   nodesPending,
+  rootsToTrust,
   startRootRotation,
   tokenRoot,
   trustedRoots,
@@ -126,4 +127,23 @@ test('rotation: finishes only when every node holds a certificate of the new roo
   assert.deepEqual(trustedRoots(done), [state.next.certPem]);
   state = done;
   assert.deepEqual(nodesPending(state, [a]), []);
+});
+
+test('rotation: a node learns a new root only through a cross-signature by a root it trusts', () => {
+  const steady: CaState = { phase: 'steady', root: createRootCA({ now }) };
+  const rotating = startRootRotation(steady, now);
+  if (rotating.phase !== 'rotating' || steady.phase !== 'steady') return;
+  const old = [steady.root.certPem];
+  const rogue = createRootCA({ now }).certPem;
+  assert.deepEqual(rootsToTrust(old, trustedRoots(rotating), [rotating.crossSignedPem]), trustedRoots(rotating));
+  // Offered without the cross-signature, or a root nobody vouched for: not taken.
+  assert.deepEqual(rootsToTrust(old, trustedRoots(rotating), []), old);
+  assert.deepEqual(rootsToTrust(old, [steady.root.certPem, rogue], [rotating.crossSignedPem]), old);
+  assert.deepEqual(rootsToTrust(old, [rogue], []), old);
+  // A cross-signature by an untrusted root vouches for nothing.
+  const foreign = startRootRotation({ phase: 'steady', root: createRootCA({ now }) }, now, rotating.next);
+  if (foreign.phase !== 'rotating') return;
+  assert.deepEqual(rootsToTrust(old, trustedRoots(rotating), [foreign.crossSignedPem]), old);
+  // After the rotation the old root is dropped when the swarm no longer names it.
+  assert.deepEqual(rootsToTrust(trustedRoots(rotating), [rotating.next.certPem], []), [rotating.next.certPem]);
 });

@@ -59,6 +59,9 @@ interface Listed {
 function present(l: Listed, now: number): ContainerSummary {
   const out: ContainerSummary = { ...l.summary, Names: l.summary.Names.map((n) => `/${l.engine.name}${n.startsWith('/') ? n : `/${n}`}`) };
   if (l.state) out.Status = statusText(l.state, now);
+  // As classic did: a port published on every address is shown on the node's, so that
+  // `docker ps` says where to reach it ("10.0.0.5:8080->80/tcp").
+  if (out.Ports?.some((p) => p.IP === '0.0.0.0')) out.Ports = out.Ports.map((p) => (p.IP === '0.0.0.0' ? { ...p, IP: l.engine.ip } : p));
   return out;
 }
 
@@ -256,7 +259,8 @@ export async function createContainer(call: Call): Promise<void> {
  * Adds classic's `Node` object to an inspect answer. The engine's JSON object is spliced
  * rather than parsed and re-serialised: inspect is the hottest proxied call.
  */
-function withNode(body: Buffer, engine: Engine): Buffer {
+function withNode(raw: Buffer, engine: Engine): Buffer {
+  const body = withNodeIp(raw, engine);
   const brace = body.indexOf(0x7b); // '{'
   if (brace < 0) return body;
   let next = brace + 1;
@@ -268,6 +272,23 @@ function withNode(body: Buffer, engine: Engine): Buffer {
 }
 
 const comma = Buffer.from(',');
+const anyHostIp = Buffer.from('"HostIp":"0.0.0.0"');
+
+/** As classic did: port bindings on every address name the node's (`docker port` then says where). */
+function withNodeIp(body: Buffer, engine: Engine): Buffer {
+  let at = body.indexOf(anyHostIp);
+  if (at < 0) return body;
+  const replacement = Buffer.from(`"HostIp":${JSON.stringify(engine.ip)}`);
+  const parts: Buffer[] = [];
+  let from = 0;
+  while (at >= 0) {
+    parts.push(body.subarray(from, at), replacement);
+    from = at + anyHostIp.length;
+    at = body.indexOf(anyHostIp, from);
+  }
+  parts.push(body.subarray(from));
+  return Buffer.concat(parts);
+}
 
 /** JSON's whitespace bytes: space, tab, LF, CR. */
 const jsonSpace = new Set([0x20, 0x09, 0x0a, 0x0d]);

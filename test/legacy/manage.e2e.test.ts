@@ -165,11 +165,17 @@ describe('swarm manage over three real engines', { timeout: 15 * 60_000 }, () =>
       portNodes.add(await nodeOf(`p${i}`));
     }
     assert.equal(portNodes.size, 3);
-    // The cached entry (patched from inspect after start) shows ports as the engine does.
+    // The cached entry (patched from inspect after start) shows ports as the engine does,
+    // but for the address: a port published on every address is shown on the node's, as
+    // classic showed it, in `docker ps` and in `docker port` (inspect).
     const p0 = await nodeOf('p0');
     const owner = bed.engines.find((e) => e.name === p0);
     assert.ok(owner);
-    assert.equal(await docker(host, ['ps', '--filter', 'name=p0', '--format', '{{.Ports}} {{.Status}}']), await docker(owner.url, ['ps', '--filter', 'name=p0', '--format', '{{.Ports}} {{.Status}}']));
+    const direct = await docker(owner.url, ['ps', '--filter', 'name=p0', '--format', '{{.Ports}} {{.Status}}']);
+    assert.match(direct, /0\.0\.0\.0:18080->80\/tcp/);
+    assert.equal(await docker(host, ['ps', '--filter', 'name=p0', '--format', '{{.Ports}} {{.Status}}']), direct.replaceAll('0.0.0.0:', `${owner.address}:`));
+    assert.match(await docker(host, ['port', 'p0', '80']), new RegExp(`^${owner.address.replaceAll('.', '\\.')}:18080$`, 'm'));
+    assert.match(await docker(owner.url, ['port', 'p0', '80']), /^0\.0\.0\.0:18080$/m);
     const fourth = await dockerRun(host, ['run', '-d', '-p', '18080:80', 'busybox', 'sleep', '300']);
     assert.notEqual(fourth.code, 0);
     assert.match(fourth.stderr, /port 18080/);

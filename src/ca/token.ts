@@ -26,10 +26,18 @@ export interface JoinToken {
   readonly secret: string;
 }
 
-export function formatJoinToken(caDigestHex: string, secretBytes: Uint8Array): string {
+/** A join secret as tokens write it: 16 random bytes in base 36. */
+export function joinSecret(random: Uint8Array): string {
+  if (random.length !== SECRET_BYTES) throw new RangeError(`a join token secret is ${SECRET_BYTES} random bytes, got ${random.length}`);
+  return base36(random, SECRET_CHARS);
+}
+
+/** The token for a root digest and a secret (bytes, or as joinSecret wrote it). */
+export function formatJoinToken(caDigestHex: string, secret: Uint8Array | string): string {
   if (!/^[0-9a-f]{64}$/.test(caDigestHex)) throw new Error(`a join token needs the CA's SHA-256 digest in hex, got "${caDigestHex}"`);
-  if (secretBytes.length !== SECRET_BYTES) throw new RangeError(`a join token secret is ${SECRET_BYTES} random bytes, got ${secretBytes.length}`);
-  return `${TOKEN_PREFIX}-${TOKEN_VERSION}-${base36(Buffer.from(caDigestHex, 'hex'), DIGEST_CHARS)}-${base36(secretBytes, SECRET_CHARS)}`;
+  const written = typeof secret === 'string' ? secret : joinSecret(secret);
+  if (!/^[0-9a-z]{25}$/.test(written)) throw new Error(`a join token secret is ${SECRET_CHARS} base-36 characters, got "${written}"`);
+  return `${TOKEN_PREFIX}-${TOKEN_VERSION}-${base36(Buffer.from(caDigestHex, 'hex'), DIGEST_CHARS)}-${written}`;
 }
 
 export class TokenError extends Error {

@@ -41,10 +41,28 @@ export interface ClusterSpec {
   readonly encryptionConfig?: { readonly autoLockManagers?: boolean };
 }
 
+/** A root CA with its key: the store is sealed at rest, as swarm mode keeps its CA key in raft. */
+export interface StoredRoot {
+  readonly certPem: string;
+  readonly keyPem: string;
+  /** SHA-256 of the certificate, hex: what join tokens carry. */
+  readonly digest: string;
+}
+
+/** The swarm's CA: one root, or two while a root rotation is under way (src/ca/rotation.ts). */
+export type ClusterCa =
+  | { readonly phase: 'steady'; readonly root: StoredRoot }
+  | { readonly phase: 'rotating'; readonly old: StoredRoot; readonly next: StoredRoot; readonly crossSignedPem: string };
+
 export interface ClusterFields {
   readonly spec: ClusterSpec;
-  readonly joinTokens?: { readonly worker: string; readonly manager: string };
-  readonly rootCa?: { readonly certPem: string; readonly digest: string };
+  readonly ca?: ClusterCa;
+  /**
+   * The secret half of each join token (25 base-36 characters). The tokens themselves
+   * are derived: SWMTKN-1-<digest of the root tokens name>-<secret>, so they change when
+   * a root rotation ends, as Docker's do.
+   */
+  readonly joinSecrets?: { readonly worker: string; readonly manager: string };
 }
 
 // ------------------------------------------------------------------ node

@@ -21,12 +21,20 @@ function one(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? (value.length === 1 ? value[0] : undefined) : value;
 }
 
+/** A peer certificate's CN, OU and O, each only when it names exactly one. */
+export function peerSubject(peer: PeerCertificate): { cn?: string; ou?: string; o?: string } {
+  const subject = peer.subject as unknown as Record<string, string | string[] | undefined> | undefined;
+  if (subject === undefined) return {};
+  const cn = one(subject.CN);
+  const ou = one(subject.OU);
+  const o = one(subject.O);
+  return { ...(cn === undefined ? {} : { cn }), ...(ou === undefined ? {} : { ou }), ...(o === undefined ? {} : { o }) };
+}
+
 /** The manager a verified peer certificate names, or undefined (a worker, another swarm). */
 export function managerOf(peer: PeerCertificate, clusterId: string): string | undefined {
-  const subject = peer.subject as unknown as Record<string, string | string[] | undefined> | undefined;
-  if (subject === undefined) return undefined;
-  if (one(subject.OU) !== ROLE_OU.manager || one(subject.O) !== clusterId) return undefined;
-  return one(subject.CN);
+  const { cn, ou, o } = peerSubject(peer);
+  return ou === ROLE_OU.manager && o === clusterId ? cn : undefined;
 }
 
 export function raftCredentials(tls: NodeTls): TransportCredentials {

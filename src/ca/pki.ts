@@ -134,6 +134,11 @@ function certificate(f: CertificateFields): string {
   return `-----BEGIN CERTIFICATE-----\n${der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n')}-----END CERTIFICATE-----\n`;
 }
 
+/** Whether `issuer` names and signed `cert` (the one chain-building step every check needs). */
+export function signedBy(cert: X509Certificate, issuer: X509Certificate): boolean {
+  return cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
+}
+
 export function certificateDigest(certPem: string): string {
   return createHash('sha256').update(new X509Certificate(certPem).raw).digest('hex');
 }
@@ -269,10 +274,9 @@ export function verifyNodeCertificate(certPem: string, trusted: string | readonl
   } catch (err) {
     throw new CertificateError('malformed', `the certificate does not read as X.509: ${(err as Error).message}`);
   }
-  const signs = (issuer: X509Certificate, subject: X509Certificate): boolean => subject.checkIssued(issuer) && subject.verify(issuer.publicKey);
   const valid = (c: X509Certificate): boolean => now >= new Date(c.validFrom) && now <= new Date(c.validTo);
   // A trusted root signed it, or an intermediate (a cross-signed root) that a trusted root signed.
-  const chained = roots.some((r) => signs(r, cert)) || middle.some((m) => m.ca && valid(m) && signs(m, cert) && roots.some((r) => signs(r, m)));
+  const chained = roots.some((r) => signedBy(cert, r)) || middle.some((m) => m.ca && valid(m) && signedBy(cert, m) && roots.some((r) => signedBy(m, r)));
   if (!chained) {
     throw new CertificateError('untrusted', `the certificate of ${cert.subject.replace(/\n/g, ', ')} was not signed by this swarm's CA: the node belongs to another swarm or its CA was rotated; have it leave and join again with a current token`);
   }

@@ -9,7 +9,7 @@
 //
 // Pure but for the new root's key (createRootCA); times come in as arguments.
 import { createPublicKey, X509Certificate } from 'node:crypto';
-import { createRootCA, crossSign, type RootCA } from './pki.js';
+import { createRootCA, crossSign, signedBy, type RootCA } from './pki.js';
 
 export type CaState =
   | { readonly phase: 'steady'; readonly root: RootCA }
@@ -70,7 +70,7 @@ export function rootsToTrust(trusted: readonly string[], offered: readonly unkno
   const vouched = new Set<string>();
   for (const c of chainPems) {
     const cert = new X509Certificate(c);
-    if (cert.ca && trusted.some((t) => cert.checkIssued(new X509Certificate(t)) && cert.verify(createPublicKey(t)))) vouched.add(keyOf(c));
+    if (cert.ca && trusted.some((t) => signedBy(cert, new X509Certificate(t)))) vouched.add(keyOf(c));
   }
   const accepted = offered.filter((p): p is string => typeof p === 'string').filter((p) => {
     const k = keyOf(p);

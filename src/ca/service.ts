@@ -8,6 +8,7 @@
 import { createPublicKey, sign, type KeyObject } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type { PeerCertificate } from 'node:tls';
+import { peerSubject } from './credentials.js';
 import { decideIssuance, proofMessage, type CertificateRequest } from './issuance.js';
 import { certificateDigest, generateKey, issueNodeCertificate, NODE_CERT_EXPIRY_MS, ROLE_OU, verifyNodeCertificate, type NodeRole } from './pki.js';
 import { issuer, rootsToTrust, tokenRoot, trustedRoots, type CaState } from './rotation.js';
@@ -117,8 +118,8 @@ function call<T>(client: grpc.Client, m: grpc.MethodDefinition<unknown, unknown>
 /** Only a manager of the swarm may hand out certificates. */
 function managerCheck(address: string) {
   return (_host: string, peer: PeerCertificate): Error | undefined => {
-    const ou = (peer.subject as unknown as Record<string, unknown> | undefined)?.OU;
-    return ou === ROLE_OU.manager ? undefined : new Error(`${address} is not a manager of this swarm (its certificate says ${String(ou ?? 'nothing')})`);
+    const { ou } = peerSubject(peer);
+    return ou === ROLE_OU.manager ? undefined : new Error(`${address} is not a manager of this swarm (its certificate says ${ou ?? 'nothing'})`);
   };
 }
 

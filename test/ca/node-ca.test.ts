@@ -31,7 +31,7 @@ import {
   type NodeRole,
 } from '../../src/ca/index.js';
 import { ClusterStore } from '../../src/store/index.js';
-import { MemoryNetwork } from '../raft/memnet.js';
+import { openOneManager } from '../store/one-manager.js';
 
 interface Swarm {
   clusterId: string;
@@ -69,9 +69,7 @@ const refusedWith = (pattern: RegExp) => (err: unknown): boolean => err instance
 
 async function oneManagerStore(): Promise<{ store: ClusterStore; close: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'node-ca-'));
-  const net = new MemoryNetwork();
-  const store = await ClusterStore.open({ id: 'm1', dir, transport: net.transport('m1'), addresses: new Map(), bootstrap: { kind: 'found', voters: ['m1'] }, tuning: { tickMs: 10, electionTicks: 10, heartbeatTicks: 1 } });
-  for (let i = 0; i < 200 && !store.status().leader; i++) await new Promise((r) => setTimeout(r, 20));
+  const store = await openOneManager(dir);
   return {
     store,
     close: async () => {

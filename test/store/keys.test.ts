@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ClusterStore, formatUnlockKey, loadOrCreateDataKey, LOCKED_MESSAGE, newUnlockKey, parseUnlockKey, SwarmLockedError, writeDataKey } from '../../src/store/index.js';
-import { MemoryNetwork } from '../raft/memnet.js';
+import { openOneManager } from './one-manager.js';
 
 test('unlock keys: Docker\'s SWMKEY-1 form read and written; malformed ones refused with what to do', () => {
   const documented = 'SWMKEY-1-fySn8TY4w5lKcWcJPIpKufejh9hxx5KYwx6XZigx3Q4';
@@ -21,11 +21,8 @@ test('unlock keys: Docker\'s SWMKEY-1 form read and written; malformed ones refu
   }
 });
 
-async function openStore(dir: string, unlockKey?: Uint8Array): Promise<ClusterStore> {
-  const net = new MemoryNetwork();
-  const store = await ClusterStore.open({ id: 'm1', dir, transport: net.transport('m1'), addresses: new Map(), bootstrap: { kind: 'found', voters: ['m1'] }, tuning: { tickMs: 10, electionTicks: 10, heartbeatTicks: 1 }, ...(unlockKey === undefined ? {} : { unlockKey }) });
-  for (let i = 0; i < 200 && !store.status().leader; i++) await new Promise((r) => setTimeout(r, 20));
-  return store;
+function openStore(dir: string, unlockKey?: Uint8Array): Promise<ClusterStore> {
+  return openOneManager(dir, unlockKey === undefined ? {} : { unlockKey });
 }
 
 test('autolock: a locked store opens only with its unlock key; rotation and turning it off', async () => {
